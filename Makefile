@@ -1,0 +1,45 @@
+# The README's two commands: `make run` and `make test`. Only Python 3.11+ is needed.
+PYTHON ?= python3
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+export PORT
+
+.PHONY: run test migrate lint format clean-instance
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed-run
+
+migrate: $(VENV)/.installed-run
+	$(BIN)/flask --app wsgi db upgrade
+
+run: migrate
+	@echo ""
+	@echo "  Privacy service on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/api/docs)"
+	@echo "  Next: create the first account and its admin API token (printed once):"
+	@echo "    $(BIN)/flask --app wsgi accounts create \"Acme GmbH\" --admin you@example.com"
+	@echo "  Outgoing mail lands in instance/outbox/ (set PRIVACY_SMTP_URL to send it)."
+	@echo "  Background jobs run in the worker below, on the embedded broker in instance/broker/."
+	@echo ""
+	$(BIN)/honcho start --procfile Procfile --port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

@@ -1,0 +1,1 @@
+"""Accounts (tenants), their members and API tokens."""

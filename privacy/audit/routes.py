@@ -1,0 +1,49 @@
+"""GET /api/v1/audit: the account's audit events for its admins, newest first."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import g
+from flask_smorest import Blueprint
+
+from privacy.audit import services
+from privacy.auth.permissions import requires
+from privacy.pagination import decode_cursor
+from privacy.pagination import encode_cursor
+from privacy.schemas import PageArgsSchema
+from privacy.schemas import page_schema
+
+bp = Blueprint("audit", __name__, url_prefix="/api/v1", description="The account's audit log.")
+
+
+class AuditEventSchema(ma.Schema):
+    seq = ma.fields.Integer()
+    time = ma.fields.DateTime(attribute="created_at")
+    actor = ma.fields.String()
+    action = ma.fields.String()
+    object_type = ma.fields.String(allow_none=True)
+    object_id = ma.fields.String(allow_none=True)
+    request_id = ma.fields.String(allow_none=True)
+    data = ma.fields.Dict(allow_none=True)
+    hash = ma.fields.String()
+
+
+class AuditArgsSchema(PageArgsSchema):
+    action = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
+    object_id = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
+    since = ma.fields.AwareDateTime(load_default=None)
+
+
+@bp.get("/audit")
+@requires("audit:read")
+@bp.arguments(AuditArgsSchema, location="query")
+@bp.response(200, page_schema(AuditEventSchema, "AuditPage"))
+def list_audit(args):
+    events = services.list_events(
+        g.account, after_id=decode_cursor(args["cursor"]), limit=args["limit"] + 1,
+        action=args["action"], object_id=args["object_id"], since=args["since"],
+    )
+    more = len(events) > args["limit"]
+    events = events[: args["limit"]]
+    return {"items": events,
+            "next_cursor": encode_cursor(events[-1].id) if more and events else None}

@@ -1,0 +1,1 @@
+"""Authentication of API calls and the permission table every route declares."""

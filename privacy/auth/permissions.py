@@ -1,0 +1,98 @@
+"""The permission table, token authentication, and the decorators every view declares."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+from flask import g
+from flask import request
+from sqlalchemy import select
+from sqlalchemy import update
+
+from privacy.accounts.models import ROLES
+from privacy.accounts.models import Account
+from privacy.accounts.models import ApiToken
+from privacy.crypto import token_hash
+from privacy.database import utcnow
+from privacy.errors import Forbidden
+from privacy.errors import Unauthorized
+from privacy.extensions import db
+
+# permission -> (least role, API area a narrowed token must name)
+PERMISSIONS: dict[str, tuple[str, str]] = {
+    "inventory:read": ("member", "inventory"),
+    "inventory:write": ("admin", "inventory"),
+    "members:read": ("member", "members"),
+    "members:write": ("admin", "members"),
+    "tokens:manage": ("admin", "tokens"),
+    "audit:read": ("admin", "audit"),
+    "scrub": ("member", "scrub"),
+}
+
+PUBLIC = "public"
+TOKEN_PATTERN = re.compile(r"^prv_[A-Za-z0-9_-]{20,100}$")
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not TOKEN_PATTERN.match(value.strip()):
+        raise Unauthorized()
+    return value.strip()
+
+
+def authenticate() -> ApiToken:
+    """Resolve the bearer token to a live ApiToken and set g.account, g.token, g.actor."""
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == token_hash(_bearer_token()))
+    )
+    now = utcnow()
+    if token is None or token.revoked_at is not None or (
+        token.expires_at is not None and token.expires_at <= now
+    ):
+        raise Unauthorized()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
+        # Own small transaction: a read-only request never commits otherwise.
+        db.session.execute(
+            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+        )
+        db.session.commit()
+    g.token = token
+    g.account = db.session.get(Account, token.account_id)
+    g.actor = f"token:{token.public_id}"
+    return token
+
+
+def check(token: ApiToken, permission: str) -> None:
+    role, scope = PERMISSIONS[permission]
+    if ROLES.index(token.role) < ROLES.index(role):
+        raise Forbidden(f"This needs the {role} role.")
+    if token.scopes is not None and scope not in token.scopes:
+        raise Forbidden(f"This token lacks the {scope!r} scope.")
+
+
+def requires(permission: str) -> Callable:
+    """Declare and enforce the permission of a view: 401 without a valid token, 403 without rights."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            check(authenticate(), permission)
+            return view(*args, **kwargs)
+
+        wrapper.permission = permission
+        return wrapper
+
+    return decorate
+
+
+def public(view):
+    """Declare a view open to anyone (health checks, public pages)."""
+    view.permission = PUBLIC
+    return view

@@ -1,0 +1,197 @@
+"""Configuration: embedded defaults, PRIVACY_* environment variables, production checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+
+# Every setting the service reads from the environment, with its default and meaning.
+# The README's configuration table is generated from this list, so it cannot drift.
+SETTINGS: list[tuple[str, str, str]] = [
+    ("PRIVACY_ENV", "development", "`development` or `production` (production refuses unsafe settings)"),
+    ("PRIVACY_INSTANCE_PATH", "`instance/`", "folder for the embedded database, secrets, outbox, files and broker"),
+    ("PRIVACY_DATABASE_URL", "`sqlite:///instance/privacy.sqlite3`", "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`"),
+    ("PRIVACY_BROKER_URL", "embedded (`filesystem://` under `instance/broker/`)", "Celery broker, e.g. `redis://127.0.0.1:6379/0`"),
+    ("PRIVACY_STORAGE_URL", "`file://instance/storage`", "object storage: `file:///path` or `s3://bucket/prefix`"),
+    ("PRIVACY_S3_ENDPOINT_URL", "(AWS)", "S3-compatible endpoint, e.g. `http://127.0.0.1:9000`"),
+    ("PRIVACY_S3_REGION", "`eu-central-1`", "S3 region"),
+    ("PRIVACY_S3_SSE", "`AES256`", "server-side encryption: `AES256` or `aws:kms`"),
+    ("PRIVACY_S3_KMS_KEY_ID", "(none)", "KMS key id when `PRIVACY_S3_SSE=aws:kms`"),
+    ("PRIVACY_SMTP_URL", "(none: outbox folder)", "`smtp://user:pass@host:587?starttls=1` or `smtps://host:465`"),
+    ("PRIVACY_MAIL_FROM", "`privacy@localhost`", "sender address of outgoing mail"),
+    ("PRIVACY_OUTBOX_PATH", "`instance/outbox`", "where mail goes when no SMTP URL is set"),
+    ("PRIVACY_SECRET_KEY", "generated into `instance/secrets.json`", "signs sessions and links; required in production"),
+    ("PRIVACY_DATA_KEYS", "generated into `instance/secrets.json`", "AES-256 key ring `id:base64key,...`; the last is used for new data"),
+    ("PRIVACY_INDEX_KEY", "generated into `instance/secrets.json`", "base64 HMAC key of the e-mail blind index; never rotate without a re-index"),
+    ("PRIVACY_FORCE_HTTPS", "`false` (`true` required in production)", "redirect HTTP to HTTPS, send HSTS, secure cookies"),
+    ("PRIVACY_PROXY_HOPS", "`0`", "number of trusted reverse proxies setting `X-Forwarded-*`"),
+    ("PRIVACY_MAX_BODY_BYTES", "`1048576`", "largest accepted request body (413 above)"),
+    ("PRIVACY_MAX_IMPORT_BYTES", "`67108864`", "largest accepted bulk-import upload (413 above)"),
+    ("PRIVACY_MAX_IMPORT_ROWS", "`100000`", "most rows in one bulk import (413 above)"),
+    ("PRIVACY_LOG_FORMAT", "`text` (`json` in production)", "`text` or `json`"),
+    ("PRIVACY_LOG_LEVEL", "`INFO`", "log level of the service's own logs"),
+]
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says what to change."""
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+
+
+def _new_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _embedded_secrets(instance: Path) -> dict[str, str]:
+    """Read instance/secrets.json, creating it (mode 0600) on first use."""
+    path = instance / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    generated = {
+        "PRIVACY_SECRET_KEY": secrets.token_urlsafe(48),
+        "PRIVACY_DATA_KEYS": f"k{secrets.token_hex(3)}:{_new_key()}",
+        "PRIVACY_INDEX_KEY": _new_key(),
+    }
+    instance.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(generated, fh, indent=2)
+    try:
+        # link() fails if another process won the race; then its secrets are the ones to use.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return json.loads(path.read_text())
+
+
+def load(root: Path) -> dict:
+    """Build the Flask config mapping from the environment, filling embedded defaults."""
+    env = os.environ.get("PRIVACY_ENV", "development").strip().lower()
+    if env not in {"development", "production"}:
+        raise ConfigError(f"PRIVACY_ENV must be 'development' or 'production', got {env!r}")
+    production = env == "production"
+    instance = Path(os.environ.get("PRIVACY_INSTANCE_PATH") or root / "instance").resolve()
+
+    explicit = {
+        name: os.environ[name]
+        for name in ("PRIVACY_SECRET_KEY", "PRIVACY_DATA_KEYS", "PRIVACY_INDEX_KEY")
+        if os.environ.get(name)
+    }
+    if production:
+        missing = sorted({"PRIVACY_SECRET_KEY", "PRIVACY_DATA_KEYS", "PRIVACY_INDEX_KEY"} - set(explicit))
+        if missing:
+            raise ConfigError(
+                "PRIVACY_ENV=production needs explicit secrets; set " + ", ".join(missing)
+            )
+        keys = explicit
+    else:
+        keys = {**_embedded_secrets(instance), **explicit}
+
+    database_url = os.environ.get("PRIVACY_DATABASE_URL") or f"sqlite:///{instance / 'privacy.sqlite3'}"
+    broker_url = os.environ.get("PRIVACY_BROKER_URL") or "filesystem://"
+    storage_url = os.environ.get("PRIVACY_STORAGE_URL") or f"file://{instance / 'storage'}"
+    force_https = _env_bool("PRIVACY_FORCE_HTTPS", False)
+
+    if production:
+        if database_url.startswith("sqlite"):
+            raise ConfigError(
+                "PRIVACY_ENV=production refuses SQLite; set PRIVACY_DATABASE_URL to PostgreSQL"
+            )
+        if broker_url.startswith("filesystem"):
+            raise ConfigError(
+                "PRIVACY_ENV=production refuses the embedded broker; set PRIVACY_BROKER_URL to Redis"
+            )
+        if not force_https:
+            raise ConfigError("PRIVACY_ENV=production needs PRIVACY_FORCE_HTTPS=true")
+
+    broker_folder = instance / "broker" / "queue"
+    celery: dict = {
+        "broker_url": broker_url,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "timezone": "UTC",
+        "beat_schedule_filename": str(instance / "celerybeat-schedule"),
+    }
+    if broker_url.startswith("filesystem"):
+        # One folder for both directions: producers and the worker share the queue.
+        celery["broker_transport_options"] = {
+            "data_folder_in": str(broker_folder),
+            "data_folder_out": str(broker_folder),
+            "processed_folder": str(instance / "broker" / "processed"),
+            "store_processed": False,
+        }
+
+    return {
+        "ENV_NAME": env,
+        "PRODUCTION": production,
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": keys["PRIVACY_SECRET_KEY"],
+        "DATA_KEYS": keys["PRIVACY_DATA_KEYS"],
+        "INDEX_KEY": keys["PRIVACY_INDEX_KEY"],
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        "CELERY": celery,
+        "BROKER_FOLDER": str(broker_folder),
+        "STORAGE_URL": storage_url,
+        "S3_ENDPOINT_URL": os.environ.get("PRIVACY_S3_ENDPOINT_URL") or None,
+        "S3_REGION": os.environ.get("PRIVACY_S3_REGION") or "eu-central-1",
+        "S3_SSE": os.environ.get("PRIVACY_S3_SSE") or "AES256",
+        "S3_KMS_KEY_ID": os.environ.get("PRIVACY_S3_KMS_KEY_ID") or None,
+        "SMTP_URL": os.environ.get("PRIVACY_SMTP_URL") or None,
+        "MAIL_FROM": os.environ.get("PRIVACY_MAIL_FROM") or "privacy@localhost",
+        "OUTBOX_PATH": os.environ.get("PRIVACY_OUTBOX_PATH") or str(instance / "outbox"),
+        "FORCE_HTTPS": force_https,
+        "PROXY_HOPS": _env_int("PRIVACY_PROXY_HOPS", 0),
+        "MAX_CONTENT_LENGTH": _env_int("PRIVACY_MAX_BODY_BYTES", 1024 * 1024),
+        "MAX_IMPORT_BYTES": _env_int("PRIVACY_MAX_IMPORT_BYTES", 64 * 1024 * 1024),
+        "MAX_IMPORT_ROWS": _env_int("PRIVACY_MAX_IMPORT_ROWS", 100_000),
+        "LOG_FORMAT": os.environ.get("PRIVACY_LOG_FORMAT") or ("json" if production else "text"),
+        "LOG_LEVEL": (os.environ.get("PRIVACY_LOG_LEVEL") or "INFO").upper(),
+        "SESSION_COOKIE_SECURE": force_https,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "API_TITLE": "Privacy service API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
+        "JSON_SORT_KEYS": False,
+    }
+
+
+def check_production(config: dict) -> None:
+    """Re-check a fully assembled config (after overrides) for production safety."""
+    if not config.get("PRODUCTION"):
+        return
+    if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        raise ConfigError("PRIVACY_ENV=production refuses SQLite; set PRIVACY_DATABASE_URL")
+    if not config.get("FORCE_HTTPS"):
+        raise ConfigError("PRIVACY_ENV=production needs PRIVACY_FORCE_HTTPS=true")

@@ -1,0 +1,170 @@
+"""Model building blocks: UTC timestamps, account-scoped mixin, encrypted contact fields, get_for_account()."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC
+from datetime import datetime
+from typing import TypeVar
+
+from flask import current_app
+from sqlalchemy import DateTime
+from sqlalchemy import ForeignKey
+from sqlalchemy import LargeBinary
+from sqlalchemy import Select
+from sqlalchemy import String
+from sqlalchemy import Uuid
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import declared_attr
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from privacy.errors import NotFound
+from privacy.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC timestamps on every backend (SQLite returns naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime; use timezone-aware UTC values")
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class PublicIdMixin:
+    """Internal integer keys never leave the service; the API speaks public UUIDs."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, unique=True, nullable=False, default=uuid.uuid4
+    )
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+class AccountScopedMixin:
+    """Every tenant table carries a non-null, indexed account_id."""
+
+    @declared_attr
+    def account_id(cls) -> Mapped[int]:  # noqa: N805
+        return mapped_column(
+            ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+
+
+class EncryptedContactMixin:
+    """Name and e-mail encrypted with AES-GCM, plus a keyed blind index for exact e-mail lookup.
+
+    The additional data binds each ciphertext to its table, row and field, so a ciphertext
+    copied into another row or column does not decrypt.
+    """
+
+    name_ct: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    email_ct: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    email_index: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    def set_contact(self, *, name: str, email: str, index_scope: str) -> None:
+        """Encrypt name and (already normalized) e-mail under the current key."""
+        if self.public_id is None:
+            self.public_id = uuid.uuid4()
+        for column, value in contact_columns(
+            self.__tablename__, self.public_id, name=name, email=email, index_scope=index_scope
+        ).items():
+            setattr(self, column, value)
+        self.__dict__.pop("_contact_cache", None)
+
+    def reencrypt(self) -> None:
+        """Re-encrypt under the current key (rotation); the blind index does not change."""
+        name, email = self._contact()
+        self.name_ct, self.email_ct, self.key_id = _encrypt_pair(
+            self.__tablename__, self.public_id, name, email
+        )
+
+    def _contact(self) -> tuple[str, str]:
+        cached = self.__dict__.get("_contact_cache")
+        if cached is None:
+            ring = current_app.extensions["keyring"]
+            cached = (
+                ring.decrypt(self.name_ct, self.key_id, _aad(self.__tablename__, self.public_id, "name")),
+                ring.decrypt(
+                    self.email_ct, self.key_id, _aad(self.__tablename__, self.public_id, "email")
+                ),
+            )
+            self.__dict__["_contact_cache"] = cached
+        return cached
+
+    @property
+    def name(self) -> str:
+        return self._contact()[0]
+
+    @property
+    def email(self) -> str:
+        return self._contact()[1]
+
+
+def _aad(table: str, public_id: uuid.UUID, field: str) -> bytes:
+    return f"{table}:{public_id}:{field}".encode()
+
+
+def email_index(index_scope: str, normalized_email: str) -> str:
+    """Keyed blind index of a normalized e-mail within `index_scope` (an account, or members)."""
+    return current_app.extensions["blind_index"](index_scope, normalized_email)
+
+
+def contact_columns(
+    table: str, public_id: uuid.UUID, *, name: str, email: str, index_scope: str
+) -> dict:
+    """Column values of an encrypted contact; also used by bulk inserts that skip the ORM."""
+    name_ct, email_ct, key_id = _encrypt_pair(table, public_id, name, email)
+    return {"name_ct": name_ct, "email_ct": email_ct, "key_id": key_id,
+            "email_index": email_index(index_scope, email)}
+
+
+def _encrypt_pair(table: str, public_id: uuid.UUID, name: str, email: str) -> tuple[bytes, bytes, str]:
+    ring = current_app.extensions["keyring"]
+    return (ring.encrypt(name, _aad(table, public_id, "name")),
+            ring.encrypt(email, _aad(table, public_id, "email")),
+            ring.current_id)
+
+
+M = TypeVar("M")
+
+
+def for_account(model: type[M], account) -> Select:
+    """The one way to query tenant rows: a select already limited to `account`."""
+    return select(model).where(model.account_id == account.id)
+
+
+def get_for_account(model: type[M], public_id: uuid.UUID, account) -> M:
+    """Fetch one tenant row by public id; raises NotFound for a missing or foreign id."""
+    row = db.session.scalar(for_account(model, account).where(model.public_id == public_id))
+    if row is None:
+        raise NotFound(f"{getattr(model, '__label__', model.__name__)} not found.")
+    return row

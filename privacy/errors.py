@@ -1,0 +1,125 @@
+"""The AppError hierarchy and the one JSON error shape: {"code", "status", "message", "errors"?}."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Response
+from flask import g
+from flask import render_template
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class AppError(HTTPException):
+    """Base of the errors services raise; rendered in the one error shape.
+
+    `errors` carries field messages (422) or other structured detail.
+    """
+
+    code = 400
+    description = "The request cannot be processed."
+
+    def __init__(self, message: str | None = None, *, errors: dict | None = None,
+                 headers: dict | None = None):
+        super().__init__(message or self.description)
+        self.data = {"message": message or self.description}
+        if errors:
+            self.data["errors"] = errors
+        if headers:
+            self.data["headers"] = headers
+
+
+class BadRequest(AppError):
+    code = 400
+    description = "The request is malformed."
+
+
+class Unauthorized(AppError):
+    code = 401
+    description = "A valid API token is required."
+
+    def __init__(self, message: str | None = None, **kwargs):
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="privacy"'})
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(AppError):
+    code = 403
+    description = "This token may not do that."
+
+
+class NotFound(AppError):
+    code = 404
+    description = "Not found."
+
+
+class Conflict(AppError):
+    code = 409
+    description = "The request conflicts with the current state."
+
+
+class PayloadTooLarge(AppError):
+    code = 413
+    description = "The request body is too large."
+
+
+class ValidationFailed(AppError):
+    code = 422
+    description = "The input is not valid."
+
+
+class TooManyRequests(AppError):
+    code = 429
+    description = "Too many requests; retry later."
+
+
+class ServiceUnavailable(AppError):
+    code = 503
+    description = "The service is not ready."
+
+
+def _wants_html() -> bool:
+    if request.path.startswith(("/api", "/opendsr", "/healthz", "/readyz")):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+def error_payload(error: HTTPException) -> tuple[dict, dict]:
+    data = getattr(error, "data", None) or {}
+    payload = {
+        "code": error.code,
+        "status": error.name,
+        "message": data.get("message") or error.description,
+    }
+    errors = data.get("errors") or data.get("messages")
+    if errors:
+        payload["errors"] = errors
+    return payload, dict(data.get("headers") or {})
+
+
+def handle_http_exception(error: HTTPException):
+    """Render every HTTP error, including unexpected 500s, in the one shape."""
+    if error.code is None:
+        return error
+    if error.code >= 500:
+        from privacy.extensions import db
+
+        db.session.rollback()
+        original = getattr(error, "original_exception", None)
+        if original is not None:
+            # Type and frames only: exception messages can carry input values.
+            frames = "".join(traceback.format_tb(original.__traceback__))
+            logger.error(
+                "unhandled %s request_id=%s\n%s",
+                type(original).__name__, g.get("request_id"), frames,
+            )
+    payload, headers = error_payload(error)
+    if _wants_html():
+        body = render_template("error.html", error=payload)
+        return Response(body, status=error.code, headers=headers, mimetype="text/html")
+    return payload, error.code, headers

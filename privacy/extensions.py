@@ -1,0 +1,53 @@
+"""Extension objects (database, migrations, OpenAPI, Celery) created once and bound in create_app."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery import Task
+from flask import Flask
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from privacy import errors
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class PrivacyApi(Api):
+    """flask-smorest Api whose errors, ours and the framework's, share one shape."""
+
+    def handle_http_exception(self, error):
+        return errors.handle_http_exception(error)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+api = PrivacyApi()
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the Celery app the Flask way: every task runs inside an app context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

@@ -1,0 +1,69 @@
+"""Liveness and readiness probes, and the locally served Swagger UI assets."""
+
+from __future__ import annotations
+
+import logging
+
+import swagger_ui_bundle
+from flask import Blueprint
+from flask import current_app
+from flask import send_from_directory
+from sqlalchemy import text
+
+from privacy.auth.permissions import public
+from privacy.extensions import db
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+@public
+def healthz():
+    return {"status": "ok"}
+
+
+def _check_database() -> None:
+    db.session.execute(text("SELECT 1"))
+    db.session.rollback()
+
+
+def _check_broker() -> None:
+    celery = current_app.extensions["celery"]
+    with celery.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+
+
+def _check_storage() -> None:
+    from privacy import storage
+
+    storage.get().check()
+
+
+@bp.get("/readyz")
+@public
+def readyz():
+    """200 when database, broker and object storage answer; 503 naming each that does not."""
+    checks = {}
+    for name, probe in (("database", _check_database), ("broker", _check_broker),
+                        ("storage", _check_storage)):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
+            checks[name] = f"unavailable ({type(exc).__name__})"
+    failed = sorted(name for name, state in checks.items() if state != "ok")
+    if failed:
+        body = {"code": 503, "status": "Service Unavailable",
+                "message": "Not ready: " + ", ".join(failed) + " unreachable.",
+                "checks": checks}
+        return body, 503
+    return {"status": "ready", "checks": checks}
+
+
+@bp.get("/api/docs/assets/<path:filename>")
+@public
+def swagger_assets(filename: str):
+    """Swagger UI served from the installed package: no CDN, so no visitor data leaves."""
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,212 @@
+"""REST API of the inventory under /api/v1: subjects, lookup, bulk import and export, systems."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
+from flask import stream_with_context
+from flask_smorest import Blueprint
+
+from privacy.audit import services as audit
+from privacy.auth.permissions import requires
+from privacy.database import get_for_account
+from privacy.errors import BadRequest
+from privacy.extensions import db
+from privacy.inventory import imports
+from privacy.inventory import services
+from privacy.inventory.models import Subject
+from privacy.inventory.models import System
+from privacy.inventory.schemas import ExportArgsSchema
+from privacy.inventory.schemas import ImportResultSchema
+from privacy.inventory.schemas import LookupSchema
+from privacy.inventory.schemas import SubjectCreateSchema
+from privacy.inventory.schemas import SubjectListArgsSchema
+from privacy.inventory.schemas import SubjectPageSchema
+from privacy.inventory.schemas import SubjectSchema
+from privacy.inventory.schemas import SubjectUpdateSchema
+from privacy.inventory.schemas import SystemCreateSchema
+from privacy.inventory.schemas import SystemPageSchema
+from privacy.inventory.schemas import SystemSchema
+from privacy.inventory.schemas import SystemUpdateSchema
+from privacy.pagination import decode_cursor
+from privacy.pagination import page
+from privacy.schemas import PageArgsSchema
+
+bp = Blueprint("inventory", __name__, url_prefix="/api/v1",
+               description="PII inventory: data subjects and the systems that hold them.")
+
+
+@bp.get("/subjects")
+@requires("inventory:read")
+@bp.arguments(SubjectListArgsSchema, location="query")
+@bp.response(200, SubjectPageSchema)
+def list_subjects(args):
+    """List subjects, oldest first, with cursor pagination."""
+    rows = services.list_subjects(g.account, after_id=decode_cursor(args["cursor"]),
+                                  limit=args["limit"], system=args["system"],
+                                  external_ref=args["external_ref"])
+    return page(rows, args["limit"])
+
+
+@bp.post("/subjects")
+@requires("inventory:write")
+@bp.arguments(SubjectCreateSchema)
+@bp.response(201, SubjectSchema)
+def create_subject(data):
+    """Add a subject. 409 if the e-mail is already in the account."""
+    subject = services.create_subject(g.account, **data)
+    db.session.commit()
+    return subject
+
+
+@bp.post("/subjects/lookup")
+@requires("inventory:read")
+@bp.arguments(LookupSchema)
+@bp.response(200, SubjectSchema)
+def lookup_subject(data):
+    """Exact lookup by e-mail, sent in the body so it never lands in a URL."""
+    return services.find_by_email(g.account, data["email"])
+
+
+@bp.get("/subjects/<uuid:subject_id>")
+@requires("inventory:read")
+@bp.response(200, SubjectSchema)
+def get_subject(subject_id: uuid.UUID):
+    return get_for_account(Subject, subject_id, g.account)
+
+
+@bp.patch("/subjects/<uuid:subject_id>")
+@requires("inventory:write")
+@bp.arguments(SubjectUpdateSchema)
+@bp.response(200, SubjectSchema)
+def update_subject(data, subject_id: uuid.UUID):
+    subject = get_for_account(Subject, subject_id, g.account)
+    services.update_subject(g.account, subject, changes=data)
+    db.session.commit()
+    return subject
+
+
+@bp.delete("/subjects/<uuid:subject_id>")
+@requires("inventory:write")
+@bp.response(204)
+def delete_subject(subject_id: uuid.UUID):
+    services.delete_subject(g.account, get_for_account(Subject, subject_id, g.account))
+    db.session.commit()
+
+
+@bp.post("/subjects/import")
+@requires("inventory:write")
+@bp.doc(requestBody={
+    "required": True,
+    "description": "CSV with a header (name,email,external_ref,source,systems; systems "
+                   "separated by ';') or JSON lines with the same keys. All rows or none.",
+    "content": {"text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}}},
+})
+@bp.response(201, ImportResultSchema)
+def import_subjects():
+    """Bulk import: every row is validated first; any bad row rejects the whole upload."""
+    config = current_app.config
+    request.max_content_length = config["MAX_IMPORT_BYTES"]
+    try:
+        rows = imports.rows(request.stream, request.mimetype)
+        import_id, count = services.import_subjects(g.account, rows,
+                                                    max_rows=config["MAX_IMPORT_ROWS"])
+    except imports.UploadError as exc:
+        raise BadRequest(str(exc)) from None
+    db.session.commit()
+    return {"import_id": import_id, "imported": count}
+
+
+@bp.get("/subjects/export")
+@requires("inventory:read")
+@bp.arguments(ExportArgsSchema, location="query")
+@bp.response(200, description="JSON lines (default) or CSV, streamed.",
+             content_type="application/x-ndjson")
+def export_subjects(args):
+    """Stream every subject of the account; the export itself is audited."""
+    audit.record(g.account, action="subjects.exported", object_type="account",
+                 object_id=g.account.public_id, data={"format": args["format"]})
+    db.session.commit()
+    account = g.account
+    fields = ("id", "name", "email", "external_ref", "source", "systems",
+              "created_at", "updated_at")
+    schema = SubjectSchema()
+
+    def generate_jsonl():
+        for subject in services.iter_subjects(account):
+            yield json.dumps(schema.dump(subject), ensure_ascii=False) + "\n"
+
+    def generate_csv():
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        for subject in services.iter_subjects(account):
+            row = schema.dump(subject)
+            row["systems"] = ";".join(row["systems"])
+            writer.writerow(row)
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    if args["format"] == "csv":
+        return Response(stream_with_context(generate_csv()), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=subjects.csv"})
+    return Response(stream_with_context(generate_jsonl()), mimetype="application/x-ndjson",
+                    headers={"Content-Disposition": "attachment; filename=subjects.jsonl"})
+
+
+@bp.get("/systems")
+@requires("inventory:read")
+@bp.arguments(PageArgsSchema, location="query")
+@bp.response(200, SystemPageSchema)
+def list_systems(args):
+    rows = services.list_systems(g.account, after_id=decode_cursor(args["cursor"]),
+                                 limit=args["limit"])
+    return page(rows, args["limit"])
+
+
+@bp.post("/systems")
+@requires("inventory:write")
+@bp.arguments(SystemCreateSchema)
+@bp.response(201, SystemSchema)
+def create_system(data):
+    """Register a data store that holds the account's personal data."""
+    system = services.create_system(g.account, **data)
+    db.session.commit()
+    return system
+
+
+@bp.get("/systems/<uuid:system_id>")
+@requires("inventory:read")
+@bp.response(200, SystemSchema)
+def get_system(system_id: uuid.UUID):
+    return get_for_account(System, system_id, g.account)
+
+
+@bp.patch("/systems/<uuid:system_id>")
+@requires("inventory:write")
+@bp.arguments(SystemUpdateSchema)
+@bp.response(200, SystemSchema)
+def update_system(data, system_id: uuid.UUID):
+    system = get_for_account(System, system_id, g.account)
+    services.update_system(g.account, system, changes=data)
+    db.session.commit()
+    return system
+
+
+@bp.delete("/systems/<uuid:system_id>")
+@requires("inventory:write")
+@bp.response(204)
+def delete_system(system_id: uuid.UUID):
+    services.delete_system(g.account, get_for_account(System, system_id, g.account))
+    db.session.commit()

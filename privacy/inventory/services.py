@@ -1,0 +1,305 @@
+"""Inventory rules: subjects with encrypted contact fields, systems, holdings, import and export."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+
+import marshmallow as ma
+from sqlalchemy import delete
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from privacy.accounts.models import Account
+from privacy.audit import services as audit
+from privacy.database import contact_columns
+from privacy.database import email_index
+from privacy.database import for_account
+from privacy.database import utcnow
+from privacy.errors import Conflict
+from privacy.errors import NotFound
+from privacy.errors import PayloadTooLarge
+from privacy.errors import ValidationFailed
+from privacy.extensions import db
+from privacy.inventory.models import Holding
+from privacy.inventory.models import Subject
+from privacy.inventory.models import System
+from privacy.inventory.schemas import SubjectImportRowSchema
+
+DUPLICATE_EMAIL = "A subject with this e-mail already exists in the account."
+MAX_REPORTED_ROW_ERRORS = 1000
+IMPORT_CHUNK = 2000
+
+
+def _scope(account: Account) -> str:
+    return str(account.public_id)
+
+
+def _email_taken(account: Account, email: str, *, exclude_id: int | None = None) -> bool:
+    query = for_account(Subject, account).where(
+        Subject.email_index == email_index(_scope(account), email)
+    )
+    if exclude_id is not None:
+        query = query.where(Subject.id != exclude_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def _systems(account: Account, system_ids: Iterable[uuid.UUID]) -> list[System]:
+    """The account's systems with these public ids; 422 naming any unknown (or foreign) id."""
+    wanted = set(system_ids)
+    if not wanted:
+        return []
+    found = list(db.session.scalars(
+        for_account(System, account).where(System.public_id.in_(wanted))
+    ))
+    missing = wanted - {s.public_id for s in found}
+    if missing:
+        raise ValidationFailed(errors={"json": {"systems": [
+            f"Unknown system {system_id}." for system_id in sorted(map(str, missing))
+        ]}})
+    return found
+
+
+def _set_holdings(account: Account, subject: Subject, systems: list[System]) -> None:
+    db.session.execute(delete(Holding).where(Holding.subject_id == subject.id))
+    if systems:
+        db.session.execute(insert(Holding), [
+            {"account_id": account.id, "subject_id": subject.id, "system_id": s.id}
+            for s in systems
+        ])
+    db.session.expire(subject, ["systems"])
+
+
+def _flush_unique(message: str) -> None:
+    """Flush, turning a unique-constraint race into 409 instead of a 500."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(message) from None
+
+
+def create_subject(account: Account, *, name: str, email: str, external_ref: str | None = None,
+                   source: str | None = None, systems: Iterable[uuid.UUID] = (),
+                   actor: str | None = None) -> Subject:
+    """Add a subject; 409 if the e-mail is already in this account, 422 for unknown systems."""
+    held_by = _systems(account, systems)
+    if _email_taken(account, email):
+        raise Conflict(DUPLICATE_EMAIL)
+    subject = Subject(account_id=account.id, external_ref=external_ref, source=source)
+    subject.set_contact(name=name, email=email, index_scope=_scope(account))
+    db.session.add(subject)
+    _flush_unique(DUPLICATE_EMAIL)
+    _set_holdings(account, subject, held_by)
+    audit.record(account, action="subject.created", object_type="subject",
+                 object_id=subject.public_id, data={"systems": len(held_by)}, actor=actor)
+    return subject
+
+
+def update_subject(account: Account, subject: Subject, *, changes: dict,
+                   actor: str | None = None) -> Subject:
+    """Apply a partial update; re-encrypts on a name or e-mail change."""
+    held_by = _systems(account, changes["systems"]) if "systems" in changes else None
+    if "name" in changes or "email" in changes:
+        email = changes.get("email", subject.email)
+        if "email" in changes and _email_taken(account, email, exclude_id=subject.id):
+            raise Conflict(DUPLICATE_EMAIL)
+        subject.set_contact(name=changes.get("name", subject.name), email=email,
+                            index_scope=_scope(account))
+    for key in ("external_ref", "source"):
+        if key in changes:
+            setattr(subject, key, changes[key])
+    subject.updated_at = utcnow()
+    _flush_unique(DUPLICATE_EMAIL)
+    if held_by is not None:
+        _set_holdings(account, subject, held_by)
+    audit.record(account, action="subject.updated", object_type="subject",
+                 object_id=subject.public_id, data={"fields": sorted(changes)}, actor=actor)
+    return subject
+
+
+def delete_subject(account: Account, subject: Subject, *, actor: str | None = None) -> None:
+    """Ordinary deletion (not an Art. 17 erasure: that is the data-subject request's job)."""
+    audit.record(account, action="subject.deleted", object_type="subject",
+                 object_id=subject.public_id, actor=actor)
+    db.session.delete(subject)
+
+
+def find_by_email(account: Account, email: str) -> Subject:
+    """Exact lookup through the blind index; 404 when the account holds no such e-mail."""
+    subject = db.session.scalar(for_account(Subject, account).where(
+        Subject.email_index == email_index(_scope(account), email)
+    ))
+    if subject is None:
+        raise NotFound("No subject with this e-mail.")
+    return subject
+
+
+def list_subjects(account: Account, *, after_id: int | None, limit: int,
+                  system: uuid.UUID | None = None, external_ref: str | None = None) -> list[Subject]:
+    """Up to limit+1 subjects in id order after `after_id` (the extra one signals a next page)."""
+    query = for_account(Subject, account)
+    if after_id is not None:
+        query = query.where(Subject.id > after_id)
+    if system is not None:
+        (held_by,) = _systems(account, [system])
+        query = query.join(Holding, Holding.subject_id == Subject.id).where(
+            Holding.system_id == held_by.id
+        )
+    if external_ref is not None:
+        query = query.where(Subject.external_ref == external_ref)
+    return list(db.session.scalars(query.order_by(Subject.id).limit(limit + 1)))
+
+
+def iter_subjects(account: Account) -> Iterator[Subject]:
+    """Every subject of the account, streamed in batches (for export)."""
+    query = for_account(Subject, account).order_by(Subject.id).execution_options(yield_per=1000)
+    yield from db.session.scalars(query)
+
+
+# Systems -----------------------------------------------------------------------------------
+
+def create_system(account: Account, *, actor: str | None = None, **data) -> System:
+    system = System(account_id=account.id, **data)
+    db.session.add(system)
+    _flush_unique("A system with this name already exists in the account.")
+    audit.record(account, action="system.created", object_type="system",
+                 object_id=system.public_id, actor=actor)
+    return system
+
+
+def update_system(account: Account, system: System, *, changes: dict,
+                  actor: str | None = None) -> System:
+    for key, value in changes.items():
+        setattr(system, key, value)
+    system.updated_at = utcnow()
+    _flush_unique("A system with this name already exists in the account.")
+    audit.record(account, action="system.updated", object_type="system",
+                 object_id=system.public_id, data={"fields": sorted(changes)}, actor=actor)
+    return system
+
+
+def delete_system(account: Account, system: System, *, actor: str | None = None) -> None:
+    audit.record(account, action="system.deleted", object_type="system",
+                 object_id=system.public_id, actor=actor)
+    db.session.delete(system)
+
+
+def list_systems(account: Account, *, after_id: int | None, limit: int) -> list[System]:
+    query = for_account(System, account)
+    if after_id is not None:
+        query = query.where(System.id > after_id)
+    return list(db.session.scalars(query.order_by(System.id).limit(limit + 1)))
+
+
+# Bulk import -------------------------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    """Per-row problems of a rejected import; `conflicts_only` picks 409 over 422."""
+
+    rows: list[dict] = field(default_factory=list)
+    truncated: bool = False
+    conflicts_only: bool = True
+
+    def add(self, line: int, errors: dict, *, conflict: bool = False) -> None:
+        self.conflicts_only = self.conflicts_only and conflict
+        if len(self.rows) < MAX_REPORTED_ROW_ERRORS:
+            self.rows.append({"line": line, "errors": errors})
+        else:
+            self.truncated = True
+
+
+def import_subjects(account: Account, rows: Iterable[tuple[int, dict | str]], *,
+                    max_rows: int, actor: str | None = None) -> tuple[uuid.UUID, int]:
+    """Validate every row, then insert all of them or none.
+
+    `rows` yields (line number, parsed dict) or (line number, parse error message).
+    Raises 422 (or 409 when the only problems are e-mails already present or repeated)
+    with a per-row report; 413 beyond `max_rows`. Returns (import id, rows imported).
+    """
+    schema = SubjectImportRowSchema()
+    systems = {s.name: s for s in db.session.scalars(for_account(System, account))}
+    systems_by_id = {str(s.public_id): s for s in systems.values()}
+    scope = _scope(account)
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    valid: list[tuple[int, dict, str, list[System]]] = []
+
+    for count, (line, row) in enumerate(rows, start=1):
+        if count > max_rows:
+            raise PayloadTooLarge(f"An import holds at most {max_rows} rows.")
+        if isinstance(row, str):
+            report.add(line, {"_row": [row]})
+            continue
+        try:
+            data = schema.load(row)
+        except ma.ValidationError as exc:
+            report.add(line, exc.messages)
+            continue
+        held_by = []
+        for ref in data.pop("systems"):
+            system = systems.get(ref) or systems_by_id.get(ref)
+            if system is None:
+                report.add(line, {"systems": ["Unknown system."]})
+                break
+            held_by.append(system)
+        else:
+            index = email_index(scope, data["email"])
+            if index in seen:
+                report.add(line, {"email": [f"Same e-mail as line {seen[index]}."]}, conflict=True)
+                continue
+            seen[index] = line
+            valid.append((line, data, index, held_by))
+    if not valid and not report.rows:
+        raise ValidationFailed("The upload holds no rows.")
+
+    # E-mails already in the account, checked in chunks through the blind index.
+    indexes = list(seen)
+    for start in range(0, len(indexes), IMPORT_CHUNK):
+        chunk = indexes[start:start + IMPORT_CHUNK]
+        for taken in db.session.scalars(
+            select(Subject.email_index).where(
+                Subject.account_id == account.id, Subject.email_index.in_(chunk)
+            )
+        ):
+            report.add(seen[taken], {"email": [DUPLICATE_EMAIL]}, conflict=True)
+    if report.rows:
+        report.rows.sort(key=lambda r: r["line"])
+        errors = {"rows": report.rows}
+        if report.truncated:
+            errors["truncated"] = True
+        cls = Conflict if report.conflicts_only else ValidationFailed
+        raise cls("The import was rejected; nothing was imported.", errors=errors)
+
+    import_id = uuid.uuid4()
+    now = utcnow()
+    for start in range(0, len(valid), IMPORT_CHUNK):
+        chunk = valid[start:start + IMPORT_CHUNK]
+        params = []
+        for _line, data, _index, _held in chunk:
+            public_id = uuid.uuid4()
+            params.append({
+                "public_id": public_id, "account_id": account.id,
+                "external_ref": data["external_ref"], "source": data["source"],
+                "created_at": now, "updated_at": now,
+                **contact_columns("subjects", public_id, name=data["name"], email=data["email"],
+                                  index_scope=scope),
+            })
+        ids = db.session.execute(
+            insert(Subject).returning(Subject.id, sort_by_parameter_order=True), params
+        ).scalars().all()
+        holdings = [
+            {"account_id": account.id, "subject_id": subject_id, "system_id": system.id}
+            for subject_id, (_line, _data, _index, held) in zip(ids, chunk, strict=True)
+            for system in held
+        ]
+        if holdings:
+            db.session.execute(insert(Holding), holdings)
+    audit.record(account, action="subjects.imported", object_type="import", object_id=import_id,
+                 data={"count": len(valid)}, actor=actor)
+    return import_id, len(valid)

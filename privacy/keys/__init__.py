@@ -1,0 +1,1 @@
+"""Data-key rotation: re-encrypt every encrypted field under the newest key."""

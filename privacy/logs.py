@@ -1,0 +1,75 @@
+"""The service's own logs: request ids, text or JSON lines, and never personal data."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask
+from flask import g
+from flask import has_request_context
+from flask import request
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+access_logger = logging.getLogger("privacy.access")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every record with the current request id ('-' outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(fmt: str, level: str) -> None:
+    """Install one handler on the root logger; idempotent across app factories."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_privacy", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._privacy = True
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        ))
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+        ))
+    handler.addFilter(RequestIdFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def init_request_ids(app: Flask) -> None:
+    """Take a well-formed X-Request-ID from the caller or make one; echo it on the response."""
+
+    @app.before_request
+    def assign_request_id():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def echo_request_id(response):
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+            # The route pattern and its UUID arguments, never the raw path, query string or
+            # client address: a caller can put an e-mail in any of them.
+            rule = request.url_rule.rule if request.url_rule else "<unmatched>"
+            ids = [str(v) for v in (request.view_args or {}).values() if isinstance(v, uuid.UUID)]
+            access_logger.info(
+                "%s %s %s %.1fms%s", request.method, rule, response.status_code,
+                (time.perf_counter() - g.request_started) * 1000,
+                (" ids=" + ",".join(ids)) if ids else "",
+            )
+        return response

@@ -1,0 +1,158 @@
+"""Bulk import (CSV, JSON lines; all or nothing with a per-row report) and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from sqlalchemy import func
+from sqlalchemy import select
+
+from privacy.extensions import db
+from privacy.inventory.models import Holding
+from privacy.inventory.models import Subject
+
+
+def count_subjects() -> int:
+    return db.session.scalar(select(func.count()).select_from(Subject))
+
+
+def post_import(client, tenant, body: str | bytes, content_type: str):
+    return client.post("/api/v1/subjects/import", data=body, content_type=content_type,
+                       headers=tenant.headers)
+
+
+def test_csv_import_creates_subjects_with_holdings(client, tenant):
+    crm = client.post("/api/v1/systems", json={"name": "CRM", "kind": "crm", "region": "eu"},
+                      headers=tenant.headers).json
+    body = ("name,email,external_ref,source,systems\n"
+            "Ana Lima,ana@example.org,c-1,import,CRM\n"
+            "\"Lee, Bo\",BO@example.org,,import,\n"
+            "李小龙,lee@example.cn,c-3,,CRM\n")
+    response = post_import(client, tenant, body, "text/csv")
+    assert response.status_code == 201, response.json
+    assert response.json["imported"] == 3
+    assert count_subjects() == 3
+    assert db.session.scalar(select(func.count()).select_from(Holding)) == 2
+    found = client.post("/api/v1/subjects/lookup", json={"email": "bo@example.org"},
+                        headers=tenant.headers).json
+    assert found["name"] == "Lee, Bo"
+    lee = client.post("/api/v1/subjects/lookup", json={"email": "lee@example.cn"},
+                      headers=tenant.headers).json
+    assert lee["name"] == "李小龙"
+    assert lee["systems"] == [crm["id"]]
+
+
+def test_jsonl_import(client, tenant):
+    lines = [json.dumps({"name": f"User {i}", "email": f"u{i}@example.org"}) for i in range(5)]
+    response = post_import(client, tenant, "\n".join(lines) + "\n", "application/x-ndjson")
+    assert response.status_code == 201
+    assert response.json["imported"] == 5
+
+
+def test_one_bad_row_rejects_the_whole_upload_with_a_report(client, tenant):
+    body = ("name,email\n"
+            "Good One,good@example.org\n"
+            ",empty-name@example.org\n"
+            "Bad Mail,not-an-email\n"
+            "Good Two,good2@example.org\n")
+    response = post_import(client, tenant, body, "text/csv")
+    assert response.status_code == 422
+    rows = response.json["errors"]["rows"]
+    assert [(r["line"], sorted(r["errors"])) for r in rows] == [(3, ["name"]), (4, ["email"])]
+    assert count_subjects() == 0
+
+
+def test_duplicates_within_upload_and_against_account_are_409(client, tenant):
+    client.post("/api/v1/subjects", json={"name": "Old", "email": "old@example.org"},
+                headers=tenant.headers)
+    body = ("name,email\n"
+            "A,a@example.org\n"
+            "Old Again,OLD@example.org\n"
+            "A Again,a@example.org\n")
+    response = post_import(client, tenant, body, "text/csv")
+    assert response.status_code == 409
+    assert [r["line"] for r in response.json["errors"]["rows"]] == [3, 4]
+    assert count_subjects() == 1
+
+
+def test_jsonl_bad_lines_and_unknown_fields_are_reported(client, tenant):
+    body = '{"name": "A", "email": "a@example.org"}\nnot json\n[1]\n{"name": "B", "email": "b@example.org", "ssn": "x"}\n'
+    response = post_import(client, tenant, body, "application/x-ndjson")
+    assert response.status_code == 422
+    rows = {r["line"]: r["errors"] for r in response.json["errors"]["rows"]}
+    assert set(rows) == {2, 3, 4}
+    assert "ssn" in rows[4]
+
+
+def test_unknown_system_in_import_is_reported(client, tenant):
+    response = post_import(client, tenant, "name,email,systems\nA,a@example.org,Nope\n", "text/csv")
+    assert response.status_code == 422
+    assert response.json["errors"]["rows"][0]["errors"] == {"systems": ["Unknown system."]}
+
+
+def test_import_upload_errors_are_400(client, tenant):
+    assert post_import(client, tenant, "name,email\n", "application/pdf").status_code == 400
+    assert post_import(client, tenant, "bogus,columns\nx,y\n", "text/csv").status_code == 400
+    assert post_import(client, tenant, b"name,email\n\xff\xfe,x\n", "text/csv").status_code == 400
+    assert post_import(client, tenant, "", "text/csv").status_code == 400
+
+
+def test_import_with_no_rows_is_422(client, tenant):
+    assert post_import(client, tenant, "name,email\n", "text/csv").status_code == 422
+
+
+def test_import_over_row_limit_is_413(app, client, tenant):
+    limit = app.config["MAX_IMPORT_ROWS"]
+    app.config["MAX_IMPORT_ROWS"] = 3
+    try:
+        body = "name,email\n" + "".join(f"N{i},n{i}@example.org\n" for i in range(4))
+        response = post_import(client, tenant, body, "text/csv")
+    finally:
+        app.config["MAX_IMPORT_ROWS"] = limit
+    assert response.status_code == 413
+    assert count_subjects() == 0
+
+
+def test_import_over_byte_limit_is_413(app, client, tenant):
+    limit = app.config["MAX_IMPORT_BYTES"]
+    app.config["MAX_IMPORT_BYTES"] = 100
+    try:
+        body = "name,email\n" + "".join(f"N{i},n{i}@example.org\n" for i in range(20))
+        response = post_import(client, tenant, body, "text/csv")
+    finally:
+        app.config["MAX_IMPORT_BYTES"] = limit
+    assert response.status_code == 413
+    assert response.json["code"] == 413
+    assert count_subjects() == 0
+
+
+def test_export_jsonl_and_csv_round_trip(client, tenant, other_tenant):
+    body = "name,email,external_ref\nAna Lima,ana@example.org,c-1\nBo Lee,bo@example.org,\n"
+    assert post_import(client, tenant, body, "text/csv").status_code == 201
+    jsonl = client.get("/api/v1/subjects/export", headers=tenant.headers)
+    assert jsonl.status_code == 200
+    rows = [json.loads(line) for line in jsonl.get_data(as_text=True).splitlines()]
+    assert sorted((r["name"], r["email"]) for r in rows) == [
+        ("Ana Lima", "ana@example.org"), ("Bo Lee", "bo@example.org")]
+    exported = client.get("/api/v1/subjects/export", query_string={"format": "csv"},
+                          headers=tenant.headers)
+    assert exported.mimetype == "text/csv"
+    reader = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert {r["email"] for r in reader} == {"ana@example.org", "bo@example.org"}
+    # Both exports import again into another account as they are.
+    for content, content_type in ((exported.get_data(), "text/csv"),
+                                  (jsonl.get_data(), "application/x-ndjson")):
+        again = post_import(client, other_tenant, content, content_type)
+        assert again.status_code in (201, 409), again.json
+    assert count_subjects() == 4
+    audit = client.get("/api/v1/audit", query_string={"action": "subjects.exported"},
+                       headers=tenant.headers).json
+    assert len(audit["items"]) == 2
+
+
+def test_export_bad_format_is_422(client, tenant):
+    response = client.get("/api/v1/subjects/export", query_string={"format": "xml"},
+                          headers=tenant.headers)
+    assert response.status_code == 422

@@ -1,0 +1,172 @@
+"""Route-wide contracts: every route declares a permission, tenants never see each other,
+and bad input on every endpoint gets a clear 4xx in the one error shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Tenant
+
+FRAMEWORK_PUBLIC = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+
+# A plausible body per (method, rule) so that writes get as far as the permission checks.
+SAMPLE_BODIES = {
+    ("POST", "/api/v1/subjects"): {"name": "Intruder", "email": "intruder@evil.example"},
+    ("POST", "/api/v1/subjects/lookup"): None,  # filled with the victim's e-mail below
+    ("PATCH", "/api/v1/subjects/<uuid:subject_id>"): {"name": "Hijacked"},
+    ("POST", "/api/v1/systems"): {"name": "Evil", "kind": "crm", "region": "eu"},
+    ("PATCH", "/api/v1/systems/<uuid:system_id>"): {"name": "Hijacked"},
+    ("POST", "/api/v1/members"): {"email": "intruder@evil.example"},
+    ("PATCH", "/api/v1/members/<uuid:member_id>"): {"role": "member"},
+    ("POST", "/api/v1/tokens"): {"name": "evil"},
+}
+
+
+def api_rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1"):
+            for method in sorted(rule.methods & set(METHODS)):
+                yield method, rule
+
+
+def test_every_route_declares_its_permission(app):
+    undeclared = sorted(
+        endpoint for endpoint, view in app.view_functions.items()
+        if endpoint not in FRAMEWORK_PUBLIC and not getattr(view, "permission", None)
+    )
+    assert undeclared == []
+
+
+def seed_victim(client, victim: Tenant) -> dict:
+    h = victim.headers
+    system = client.post("/api/v1/systems", json={"name": "Victim CRM", "kind": "crm",
+                                                  "region": "eu"}, headers=h).json
+    subject = client.post("/api/v1/subjects", json={
+        "name": "Victoria Victim", "email": "victoria@victim.example", "external_ref": "v-1",
+        "systems": [system["id"]]}, headers=h).json
+    member = client.post("/api/v1/members", json={"email": "vic.member@victim.example",
+                                                  "name": "Vic Member"}, headers=h).json
+    token = client.post("/api/v1/tokens", json={"name": "victim pipeline"}, headers=h).json
+    return {"subject": subject, "system": system, "member": member, "token": token}
+
+
+def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, other_tenant):
+    victim = seed_victim(client, tenant)
+    ids = {"subject_id": victim["subject"]["id"], "system_id": victim["system"]["id"],
+           "member_id": victim["member"]["id"], "token_id": victim["token"]["id"]}
+    secrets = [str(tenant.account.public_id), tenant.account.name, "Victoria Victim",
+               "victoria@victim.example", "Victim CRM", "vic.member@victim.example",
+               "Vic Member", "admin@acme.example", victim["token"]["prefix"], *ids.values()]
+    before = client.get("/api/v1/subjects/export", headers=tenant.headers).get_data()
+
+    walked = 0
+    for method, rule in api_rules(app):
+        url = rule.rule
+        for arg in rule.arguments:
+            url = url.replace(f"<uuid:{arg}>", ids[arg])
+        body = SAMPLE_BODIES.get((method, rule.rule), {})
+        if rule.rule == "/api/v1/subjects/lookup":
+            body = {"email": "victoria@victim.example"}
+        response = client.open(url, method=method, json=body if method != "GET" else None,
+                               headers=other_tenant.headers)
+        walked += 1
+        assert response.status_code < 500, (method, rule.rule)
+        if rule.arguments or rule.rule == "/api/v1/subjects/lookup":
+            assert response.status_code == 404, (method, rule.rule, response.status_code)
+        text = response.get_data(as_text=True)
+        for secret in secrets:
+            assert secret not in text, (method, rule.rule, secret)
+    assert walked >= 20
+
+    assert client.get("/api/v1/subjects/export", headers=tenant.headers).get_data() == before
+    members = client.get("/api/v1/members", headers=tenant.headers).json
+    assert {m["id"] for m in members} >= {victim["member"]["id"]}
+    token = client.get(f"/api/v1/tokens/{victim['token']['id']}", headers=tenant.headers).json
+    assert token["revoked_at"] is None
+
+
+def json_write_routes(app, tenant_ids: dict):
+    for method, rule in api_rules(app):
+        if method in ("POST", "PATCH") and rule.rule != "/api/v1/subjects/import":
+            url = rule.rule
+            for arg in rule.arguments:
+                url = url.replace(f"<uuid:{arg}>", tenant_ids[arg])
+            yield method, rule.rule, url
+
+
+@pytest.fixture
+def own_ids(client, tenant) -> dict:
+    seeded = seed_victim(client, tenant)
+    return {"subject_id": seeded["subject"]["id"], "system_id": seeded["system"]["id"],
+            "member_id": seeded["member"]["id"], "token_id": seeded["token"]["id"]}
+
+
+def assert_error_shape(response, status: int):
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.json
+    assert body["code"] == status
+    assert isinstance(body["status"], str) and body["message"]
+
+
+def test_malformed_json_is_400_everywhere(app, client, tenant, own_ids):
+    for method, rule, url in json_write_routes(app, own_ids):
+        response = client.open(url, method=method, data='{"name": "x",', headers=tenant.headers,
+                               content_type="application/json")
+        assert_error_shape(response, 400)
+
+
+def test_unknown_fields_are_422_with_field_messages_everywhere(app, client, tenant, own_ids):
+    for method, rule, url in json_write_routes(app, own_ids):
+        response = client.open(url, method=method, json={"definitely_unknown": 1},
+                               headers=tenant.headers)
+        assert_error_shape(response, 422)
+        assert "definitely_unknown" in response.json["errors"]["json"], rule
+
+
+def test_non_object_json_is_422_everywhere(app, client, tenant, own_ids):
+    for method, rule, url in json_write_routes(app, own_ids):
+        response = client.open(url, method=method, json=["a", "list"], headers=tenant.headers)
+        assert_error_shape(response, 422)
+
+
+def test_oversized_body_is_413_everywhere(app, client, tenant, own_ids):
+    huge = '{"name": "' + "x" * (app.config["MAX_CONTENT_LENGTH"] + 10) + '"}'
+    for method, rule, url in json_write_routes(app, own_ids):
+        response = client.open(url, method=method, data=huge, headers=tenant.headers,
+                               content_type="application/json")
+        assert_error_shape(response, 413)
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"name": "", "email": "a@example.org"}, "name"),
+    ({"name": "x" * 201, "email": "a@example.org"}, "name"),
+    ({"name": "Tab\tName", "email": "a@example.org"}, "name"),
+    ({"name": "A", "email": "not-an-email"}, "email"),
+    ({"name": "A", "email": "a@" + "b" * 260 + ".example"}, "email"),
+    ({"name": "A"}, "email"),
+    ({"email": "a@example.org"}, "name"),
+    ({"name": "A", "email": "a@example.org", "external_ref": "r" * 201}, "external_ref"),
+    ({"name": "A", "email": "a@example.org", "systems": ["not-a-uuid"]}, "systems"),
+    ({"name": 5, "email": "a@example.org"}, "name"),
+])
+def test_subject_validation_messages(client, tenant, body, field):
+    response = client.post("/api/v1/subjects", json=body, headers=tenant.headers)
+    assert_error_shape(response, 422)
+    assert field in response.json["errors"]["json"]
+
+
+def test_empty_patch_is_422(client, tenant, own_ids):
+    response = client.patch(f"/api/v1/subjects/{own_ids['subject_id']}", json={},
+                            headers=tenant.headers)
+    assert_error_shape(response, 422)
+
+
+def test_unknown_ids_and_non_uuid_paths_are_404(client, tenant):
+    for url in ("/api/v1/subjects/00000000-0000-4000-8000-000000000000",
+                "/api/v1/subjects/not-a-uuid", "/api/v1/nowhere"):
+        assert_error_shape(client.get(url, headers=tenant.headers), 404)
+
+
+def test_wrong_method_is_405_in_the_error_shape(client, tenant):
+    assert_error_shape(client.put("/api/v1/subjects", json={}, headers=tenant.headers), 405)

@@ -1,0 +1,1 @@
+"""The worker process: Celery app, beat schedule, fork-safety signals."""

@@ -1,0 +1,11 @@
+"""Worker entry point: `celery -A workers.celery_app worker` (and `beat`)."""
+
+from privacy import create_app
+from workers import schedule
+from workers import signals  # noqa: F401 - registers the fork-safety handlers
+
+flask_app = create_app()
+celery_app = flask_app.extensions["celery"]
+celery_app.conf.beat_schedule = schedule.BEAT_SCHEDULE
+# Task modules of every domain; listed here because privacy/ never imports workers/.
+celery_app.conf.imports = schedule.TASK_MODULES
