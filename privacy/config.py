@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 # Every setting the service reads from the environment, with its default and meaning.
-# The README's configuration table is generated from this list, so it cannot drift.
+# The README's configuration table lists each of these; a test keeps the two in step.
 SETTINGS: list[tuple[str, str, str]] = [
     ("PRIVACY_ENV", "development", "`development` or `production` (production refuses unsafe settings)"),
     ("PRIVACY_INSTANCE_PATH", "`instance/`", "folder for the embedded database, secrets, outbox, files and broker"),
@@ -31,6 +31,8 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("PRIVACY_MAX_BODY_BYTES", "`1048576`", "largest accepted request body (413 above)"),
     ("PRIVACY_MAX_IMPORT_BYTES", "`67108864`", "largest accepted bulk-import upload (413 above)"),
     ("PRIVACY_MAX_IMPORT_ROWS", "`100000`", "most rows in one bulk import (413 above)"),
+    ("PRIVACY_BIND", "`127.0.0.1:$PORT` (`PORT` defaults to 8000)", "address gunicorn listens on, e.g. `0.0.0.0:8000`"),
+    ("PRIVACY_WEB_THREADS", "`1`", "threads per gunicorn worker (`WEB_CONCURRENCY` sets workers, default 2)"),
     ("PRIVACY_LOG_FORMAT", "`text` (`json` in production)", "`text` or `json`"),
     ("PRIVACY_LOG_LEVEL", "`INFO`", "log level of the service's own logs"),
 ]
@@ -110,7 +112,7 @@ def load(root: Path) -> dict:
         keys = {**_embedded_secrets(instance), **explicit}
 
     database_url = os.environ.get("PRIVACY_DATABASE_URL") or f"sqlite:///{instance / 'privacy.sqlite3'}"
-    broker_url = os.environ.get("PRIVACY_BROKER_URL") or "filesystem://"
+    broker_url = os.environ.get("PRIVACY_BROKER_URL") or "filesystem://localhost/"
     storage_url = os.environ.get("PRIVACY_STORAGE_URL") or f"file://{instance / 'storage'}"
     force_https = _env_bool("PRIVACY_FORCE_HTTPS", False)
 
