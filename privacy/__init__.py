@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    """Config -> extensions -> blueprints -> errors -> commands. `overrides` wins over the environment."""
+    """Config -> extensions -> blueprints -> errors -> commands; `overrides` beat the env."""
     from privacy import config
     from privacy import errors
     from privacy import logs

@@ -11,28 +11,76 @@ from pathlib import Path
 # Every setting the service reads from the environment, with its default and meaning.
 # The README's configuration table lists each of these; a test keeps the two in step.
 SETTINGS: list[tuple[str, str, str]] = [
-    ("PRIVACY_ENV", "development", "`development` or `production` (production refuses unsafe settings)"),
-    ("PRIVACY_INSTANCE_PATH", "`instance/`", "folder for the embedded database, secrets, outbox, files and broker"),
-    ("PRIVACY_DATABASE_URL", "`sqlite:///instance/privacy.sqlite3`", "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`"),
-    ("PRIVACY_BROKER_URL", "embedded (`filesystem://` under `instance/broker/`)", "Celery broker, e.g. `redis://127.0.0.1:6379/0`"),
-    ("PRIVACY_STORAGE_URL", "`file://instance/storage`", "object storage: `file:///path` or `s3://bucket/prefix`"),
+    (
+        "PRIVACY_ENV",
+        "development",
+        "`development` or `production` (production refuses unsafe settings)",
+    ),
+    (
+        "PRIVACY_INSTANCE_PATH",
+        "`instance/`",
+        "folder for the embedded database, secrets, outbox, files and broker",
+    ),
+    (
+        "PRIVACY_DATABASE_URL",
+        "`sqlite:///instance/privacy.sqlite3`",
+        "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`",
+    ),
+    (
+        "PRIVACY_BROKER_URL",
+        "embedded (`filesystem://` under `instance/broker/`)",
+        "Celery broker, e.g. `redis://127.0.0.1:6379/0`",
+    ),
+    (
+        "PRIVACY_STORAGE_URL",
+        "`file://instance/storage`",
+        "object storage: `file:///path` or `s3://bucket/prefix`",
+    ),
     ("PRIVACY_S3_ENDPOINT_URL", "(AWS)", "S3-compatible endpoint, e.g. `http://127.0.0.1:9000`"),
     ("PRIVACY_S3_REGION", "`eu-central-1`", "S3 region"),
     ("PRIVACY_S3_SSE", "`AES256`", "server-side encryption: `AES256` or `aws:kms`"),
     ("PRIVACY_S3_KMS_KEY_ID", "(none)", "KMS key id when `PRIVACY_S3_SSE=aws:kms`"),
-    ("PRIVACY_SMTP_URL", "(none: outbox folder)", "`smtp://user:pass@host:587?starttls=1` or `smtps://host:465`"),
+    (
+        "PRIVACY_SMTP_URL",
+        "(none: outbox folder)",
+        "`smtp://user:pass@host:587?starttls=1` or `smtps://host:465`",
+    ),
     ("PRIVACY_MAIL_FROM", "`privacy@localhost`", "sender address of outgoing mail"),
     ("PRIVACY_OUTBOX_PATH", "`instance/outbox`", "where mail goes when no SMTP URL is set"),
-    ("PRIVACY_SECRET_KEY", "generated into `instance/secrets.json`", "signs sessions and links; required in production"),
-    ("PRIVACY_DATA_KEYS", "generated into `instance/secrets.json`", "AES-256 key ring `id:base64key,...`; the last is used for new data"),
-    ("PRIVACY_INDEX_KEY", "generated into `instance/secrets.json`", "base64 HMAC key of the e-mail blind index; never rotate without a re-index"),
-    ("PRIVACY_FORCE_HTTPS", "`false` (`true` required in production)", "redirect HTTP to HTTPS, send HSTS, secure cookies"),
+    (
+        "PRIVACY_SECRET_KEY",
+        "generated into `instance/secrets.json`",
+        "signs sessions and links; required in production",
+    ),
+    (
+        "PRIVACY_DATA_KEYS",
+        "generated into `instance/secrets.json`",
+        "AES-256 key ring `id:base64key,...`; the last is used for new data",
+    ),
+    (
+        "PRIVACY_INDEX_KEY",
+        "generated into `instance/secrets.json`",
+        "base64 HMAC key of the e-mail blind index; never rotate without a re-index",
+    ),
+    (
+        "PRIVACY_FORCE_HTTPS",
+        "`false` (`true` required in production)",
+        "redirect HTTP to HTTPS, send HSTS, secure cookies",
+    ),
     ("PRIVACY_PROXY_HOPS", "`0`", "number of trusted reverse proxies setting `X-Forwarded-*`"),
     ("PRIVACY_MAX_BODY_BYTES", "`1048576`", "largest accepted request body (413 above)"),
     ("PRIVACY_MAX_IMPORT_BYTES", "`67108864`", "largest accepted bulk-import upload (413 above)"),
     ("PRIVACY_MAX_IMPORT_ROWS", "`100000`", "most rows in one bulk import (413 above)"),
-    ("PRIVACY_BIND", "`127.0.0.1:$PORT` (`PORT` defaults to 8000)", "address gunicorn listens on, e.g. `0.0.0.0:8000`"),
-    ("PRIVACY_WEB_THREADS", "`1`", "threads per gunicorn worker (`WEB_CONCURRENCY` sets workers, default 2)"),
+    (
+        "PRIVACY_BIND",
+        "`127.0.0.1:$PORT` (`PORT` defaults to 8000)",
+        "address gunicorn listens on, e.g. `0.0.0.0:8000`",
+    ),
+    (
+        "PRIVACY_WEB_THREADS",
+        "`1`",
+        "threads per gunicorn worker (`WEB_CONCURRENCY` sets workers, default 2)",
+    ),
     ("PRIVACY_LOG_FORMAT", "`text` (`json` in production)", "`text` or `json`"),
     ("PRIVACY_LOG_LEVEL", "`INFO`", "log level of the service's own logs"),
 ]
@@ -102,7 +150,9 @@ def load(root: Path) -> dict:
         if os.environ.get(name)
     }
     if production:
-        missing = sorted({"PRIVACY_SECRET_KEY", "PRIVACY_DATA_KEYS", "PRIVACY_INDEX_KEY"} - set(explicit))
+        missing = sorted(
+            {"PRIVACY_SECRET_KEY", "PRIVACY_DATA_KEYS", "PRIVACY_INDEX_KEY"} - set(explicit)
+        )
         if missing:
             raise ConfigError(
                 "PRIVACY_ENV=production needs explicit secrets; set " + ", ".join(missing)
@@ -111,7 +161,9 @@ def load(root: Path) -> dict:
     else:
         keys = {**_embedded_secrets(instance), **explicit}
 
-    database_url = os.environ.get("PRIVACY_DATABASE_URL") or f"sqlite:///{instance / 'privacy.sqlite3'}"
+    database_url = (
+        os.environ.get("PRIVACY_DATABASE_URL") or f"sqlite:///{instance / 'privacy.sqlite3'}"
+    )
     broker_url = os.environ.get("PRIVACY_BROKER_URL") or "filesystem://localhost/"
     storage_url = os.environ.get("PRIVACY_STORAGE_URL") or f"file://{instance / 'storage'}"
     force_https = _env_bool("PRIVACY_FORCE_HTTPS", False)
@@ -123,7 +175,8 @@ def load(root: Path) -> dict:
             )
         if broker_url.startswith("filesystem"):
             raise ConfigError(
-                "PRIVACY_ENV=production refuses the embedded broker; set PRIVACY_BROKER_URL to Redis"
+                "PRIVACY_ENV=production refuses the embedded broker; "
+                "set PRIVACY_BROKER_URL to Redis"
             )
         if not force_https:
             raise ConfigError("PRIVACY_ENV=production needs PRIVACY_FORCE_HTTPS=true")
@@ -146,6 +199,7 @@ def load(root: Path) -> dict:
             "data_folder_in": str(broker_folder),
             "data_folder_out": str(broker_folder),
             "processed_folder": str(instance / "broker" / "processed"),
+            "control_folder": str(instance / "broker" / "control"),
             "store_processed": False,
         }
 

@@ -62,7 +62,7 @@ class KeyRing:
         return cls(keys=keys, current_id=current)
 
     def encrypt(self, plaintext: str, aad: bytes) -> bytes:
-        """Encrypt under the current key: nonce || ciphertext+tag. The key id is stored beside it."""
+        """Encrypt under the current key: nonce || ciphertext+tag (key id stored beside it)."""
         nonce = os.urandom(NONCE_BYTES)
         return nonce + self.keys[self.current_id].encrypt(nonce, plaintext.encode(), aad)
 

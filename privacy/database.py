@@ -1,4 +1,4 @@
-"""Model building blocks: UTC timestamps, account-scoped mixin, encrypted contact fields, get_for_account()."""
+"""Model building blocks: UTC timestamps, tenant scoping, encrypted contact fields."""
 
 from __future__ import annotations
 
@@ -112,7 +112,9 @@ class EncryptedContactMixin:
         if cached is None:
             ring = current_app.extensions["keyring"]
             cached = (
-                ring.decrypt(self.name_ct, self.key_id, _aad(self.__tablename__, self.public_id, "name")),
+                ring.decrypt(
+                    self.name_ct, self.key_id, _aad(self.__tablename__, self.public_id, "name")
+                ),
                 ring.decrypt(
                     self.email_ct, self.key_id, _aad(self.__tablename__, self.public_id, "email")
                 ),
@@ -143,15 +145,23 @@ def contact_columns(
 ) -> dict:
     """Column values of an encrypted contact; also used by bulk inserts that skip the ORM."""
     name_ct, email_ct, key_id = _encrypt_pair(table, public_id, name, email)
-    return {"name_ct": name_ct, "email_ct": email_ct, "key_id": key_id,
-            "email_index": email_index(index_scope, email)}
+    return {
+        "name_ct": name_ct,
+        "email_ct": email_ct,
+        "key_id": key_id,
+        "email_index": email_index(index_scope, email),
+    }
 
 
-def _encrypt_pair(table: str, public_id: uuid.UUID, name: str, email: str) -> tuple[bytes, bytes, str]:
+def _encrypt_pair(
+    table: str, public_id: uuid.UUID, name: str, email: str
+) -> tuple[bytes, bytes, str]:
     ring = current_app.extensions["keyring"]
-    return (ring.encrypt(name, _aad(table, public_id, "name")),
-            ring.encrypt(email, _aad(table, public_id, "email")),
-            ring.current_id)
+    return (
+        ring.encrypt(name, _aad(table, public_id, "name")),
+        ring.encrypt(email, _aad(table, public_id, "email")),
+        ring.current_id,
+    )
 
 
 M = TypeVar("M")

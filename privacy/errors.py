@@ -23,8 +23,9 @@ class AppError(HTTPException):
     code = 400
     description = "The request cannot be processed."
 
-    def __init__(self, message: str | None = None, *, errors: dict | None = None,
-                 headers: dict | None = None):
+    def __init__(
+        self, message: str | None = None, *, errors: dict | None = None, headers: dict | None = None
+    ):
         super().__init__(message or self.description)
         self.data = {"message": message or self.description}
         if errors:
@@ -116,7 +117,9 @@ def handle_http_exception(error: HTTPException):
             frames = "".join(traceback.format_tb(original.__traceback__))
             logger.error(
                 "unhandled %s request_id=%s\n%s",
-                type(original).__name__, g.get("request_id"), frames,
+                type(original).__name__,
+                g.get("request_id"),
+                frames,
             )
     payload, headers = error_payload(error)
     if _wants_html():

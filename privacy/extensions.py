@@ -1,4 +1,4 @@
-"""Extension objects (database, migrations, OpenAPI, Celery) created once and bound in create_app."""
+"""Extension objects (database, migrations, OpenAPI, Celery), bound in create_app."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     options = app.config["CELERY"].get("broker_transport_options") or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             os.makedirs(options[key], exist_ok=True)
 

@@ -13,21 +13,31 @@ errorlog = "-"
 # Let the app's logging configuration (text or JSON, request ids) own the root logger.
 capture_output = False
 
-if (os.environ.get("PRIVACY_LOG_FORMAT") or
-        ("json" if os.environ.get("PRIVACY_ENV") == "production" else "text")) == "json":
+if (
+    os.environ.get("PRIVACY_LOG_FORMAT")
+    or ("json" if os.environ.get("PRIVACY_ENV") == "production" else "text")
+) == "json":
     # gunicorn's own messages (start, worker restarts) as JSON lines like the app's.
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        }},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json",
-                                 "stream": "ext://sys.stderr"}},
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            }
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
         # gunicorn's defaults would add this handler to the root logger too, doubling app lines.
         "root": {"level": "INFO", "handlers": []},
-        "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO",
-                                       "propagate": False}},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}
+        },
     }

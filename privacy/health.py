@@ -45,8 +45,11 @@ def _check_storage() -> None:
 def readyz():
     """200 when database, broker and object storage answer; 503 naming each that does not."""
     checks = {}
-    for name, probe in (("database", _check_database), ("broker", _check_broker),
-                        ("storage", _check_storage)):
+    for name, probe in (
+        ("database", _check_database),
+        ("broker", _check_broker),
+        ("storage", _check_storage),
+    ):
         try:
             probe()
             checks[name] = "ok"
@@ -55,9 +58,12 @@ def readyz():
             checks[name] = f"unavailable ({type(exc).__name__})"
     failed = sorted(name for name, state in checks.items() if state != "ok")
     if failed:
-        body = {"code": 503, "status": "Service Unavailable",
-                "message": "Not ready: " + ", ".join(failed) + " unreachable.",
-                "checks": checks}
+        body = {
+            "code": 503,
+            "status": "Service Unavailable",
+            "message": "Not ready: " + ", ".join(failed) + " unreachable.",
+            "checks": checks,
+        }
         return body, 503
     return {"status": "ready", "checks": checks}
 

@@ -36,14 +36,16 @@ def configure_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._privacy = True
     if fmt == "json":
-        handler.setFormatter(JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        ))
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
     else:
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-        ))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
     handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
     root.setLevel(level)
@@ -68,7 +70,10 @@ def init_request_ids(app: Flask) -> None:
             rule = request.url_rule.rule if request.url_rule else "<unmatched>"
             ids = [str(v) for v in (request.view_args or {}).values() if isinstance(v, uuid.UUID)]
             access_logger.info(
-                "%s %s %s %.1fms%s", request.method, rule, response.status_code,
+                "%s %s %s %.1fms%s",
+                request.method,
+                rule,
+                response.status_code,
                 (time.perf_counter() - g.request_started) * 1000,
                 (" ids=" + ",".join(ids)) if ids else "",
             )

@@ -1,4 +1,4 @@
-"""Schema building blocks shared by the domains: strict base schema, e-mail and name fields, pages."""
+"""Schema building blocks shared by the domains: strict input, e-mail and name fields, pages."""
 
 from __future__ import annotations
 

@@ -26,7 +26,9 @@ TEST_INDEX_KEY = base64.b64encode(b"\x02" * 32).decode()
 
 
 def database_url() -> str:
-    return os.environ.get("PRIVACY_TEST_DATABASE_URL") or f"sqlite:///{_SESSION_DIR / 'test.sqlite3'}"
+    return (
+        os.environ.get("PRIVACY_TEST_DATABASE_URL") or f"sqlite:///{_SESSION_DIR / 'test.sqlite3'}"
+    )
 
 
 def app_config(**extra) -> dict:
@@ -108,14 +110,16 @@ class Tenant:
         self.headers = bearer(token)
 
     def token_for(self, role: str = "member", scopes: list[str] | None = None) -> dict:
-        _, secret = accounts.create_token(self.account, name=f"{role} token", role=role,
-                                          scopes=scopes, actor="test")
+        _, secret = accounts.create_token(
+            self.account, name=f"{role} token", role=role, scopes=scopes, actor="test"
+        )
         db.session.commit()
         return bearer(secret)
 
 
-def make_tenant(name: str = "Acme GmbH", admin_email: str = "admin@acme.example",
-                region: str = "eu") -> Tenant:
+def make_tenant(
+    name: str = "Acme GmbH", admin_email: str = "admin@acme.example", region: str = "eu"
+) -> Tenant:
     account, admin, token = accounts.create_account(
         name=name, region=region, admin_email=admin_email, admin_name="Ada Admin", actor="test"
     )

@@ -28,20 +28,28 @@ def free_port() -> int:
 def service_env(instance: Path, **extra: str) -> dict[str, str]:
     """Environment for a real service process on its own instance folder."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PRIVACY_")}
-    env.update({
-        "PRIVACY_INSTANCE_PATH": str(instance),
-        "PRIVACY_DATA_KEYS": TEST_DATA_KEYS,
-        "PRIVACY_INDEX_KEY": TEST_INDEX_KEY,
-        "PRIVACY_SECRET_KEY": "test-secret",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "PRIVACY_INSTANCE_PATH": str(instance),
+            "PRIVACY_DATA_KEYS": TEST_DATA_KEYS,
+            "PRIVACY_INDEX_KEY": TEST_INDEX_KEY,
+            "PRIVACY_SECRET_KEY": "test-secret",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
 
 def flask_cli(env: dict, *args: str) -> str:
-    result = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise AssertionError(f"flask {' '.join(args[:2])} failed:\n{result.stderr}")
     return result.stdout
@@ -67,8 +75,9 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 def running(args: list[str], env: dict, log: Path):
     """Run a process with output to `log`; stop it (and its children) afterwards."""
     with log.open("wb") as out:
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             yield process
         finally:

@@ -31,6 +31,7 @@ def env(monkeypatch, tmp_path):
     def set_env(**values):
         for name, value in values.items():
             monkeypatch.setenv(name, value)
+
     return set_env
 
 
@@ -42,7 +43,10 @@ def test_embedded_secrets_are_generated_once_and_private(env, tmp_path):
     assert first["DATA_KEYS"] == second["DATA_KEYS"]
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     assert set(json.loads(secrets_file.read_text())) == {
-        "PRIVACY_SECRET_KEY", "PRIVACY_DATA_KEYS", "PRIVACY_INDEX_KEY"}
+        "PRIVACY_SECRET_KEY",
+        "PRIVACY_DATA_KEYS",
+        "PRIVACY_INDEX_KEY",
+    }
     assert first["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
     assert first["STORAGE_URL"].startswith("file:///")
 
@@ -55,7 +59,9 @@ def test_production_starts_with_explicit_settings(env, tmp_path):
     assert not (tmp_path / "instance" / "secrets.json").exists()
 
 
-@pytest.mark.parametrize("missing", ["PRIVACY_SECRET_KEY", "PRIVACY_DATA_KEYS", "PRIVACY_INDEX_KEY"])
+@pytest.mark.parametrize(
+    "missing", ["PRIVACY_SECRET_KEY", "PRIVACY_DATA_KEYS", "PRIVACY_INDEX_KEY"]
+)
 def test_production_refuses_missing_secrets(env, tmp_path, monkeypatch, missing):
     env(**PRODUCTION)
     monkeypatch.delenv(missing)
@@ -63,12 +69,15 @@ def test_production_refuses_missing_secrets(env, tmp_path, monkeypatch, missing)
         config.load(tmp_path)
 
 
-@pytest.mark.parametrize("override,message", [
-    ({"PRIVACY_DATABASE_URL": "sqlite:////tmp/x.db"}, "SQLite"),
-    ({"PRIVACY_DATABASE_URL": ""}, "SQLite"),
-    ({"PRIVACY_FORCE_HTTPS": "false"}, "HTTPS"),
-    ({"PRIVACY_BROKER_URL": ""}, "broker"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ({"PRIVACY_DATABASE_URL": "sqlite:////tmp/x.db"}, "SQLite"),
+        ({"PRIVACY_DATABASE_URL": ""}, "SQLite"),
+        ({"PRIVACY_FORCE_HTTPS": "false"}, "HTTPS"),
+        ({"PRIVACY_BROKER_URL": ""}, "broker"),
+    ],
+)
 def test_production_refuses_unsafe_settings(env, tmp_path, override, message):
     env(**{**PRODUCTION, **override})
     with pytest.raises(config.ConfigError, match=message):

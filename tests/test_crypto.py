@@ -37,8 +37,16 @@ def test_same_plaintext_encrypts_differently_each_time():
     assert ring.encrypt("same", b"x") != ring.encrypt("same", b"x")
 
 
-@pytest.mark.parametrize("spec", ["", "nokey", "a1:notbase64!!", "a1:" + base64.b64encode(b"short").decode(),
-                                  f"{KEY_A},{KEY_A}"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "nokey",
+        "a1:notbase64!!",
+        "a1:" + base64.b64encode(b"short").decode(),
+        f"{KEY_A},{KEY_A}",
+    ],
+)
 def test_malformed_key_rings_are_refused(spec):
     with pytest.raises(KeyRingError):
         KeyRing.parse(spec)

@@ -22,11 +22,13 @@ def test_readyz_reports_each_part(app, client):
 
 def test_readyz_is_503_naming_what_is_unreachable(app):
     port = free_port()  # nothing listens there
-    broken = create_app(app_config(
-        CELERY={"broker_url": f"redis://127.0.0.1:{port}/0",
-                "broker_connection_timeout": 1},
-        STORAGE_URL="s3://bucket/prefix", S3_ENDPOINT_URL=f"http://127.0.0.1:{port}",
-    ))
+    broken = create_app(
+        app_config(
+            CELERY={"broker_url": f"redis://127.0.0.1:{port}/0", "broker_connection_timeout": 1},
+            STORAGE_URL="s3://bucket/prefix",
+            S3_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        )
+    )
     response = broken.test_client().get("/readyz")
     assert response.status_code == 503
     body = response.json
@@ -38,8 +40,10 @@ def test_readyz_is_503_naming_what_is_unreachable(app):
 
 
 def test_request_id_is_taken_from_the_caller_when_well_formed(client):
-    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers[
-        "X-Request-ID"] == "abc-123"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"]
+        == "abc-123"
+    )
     odd = client.get("/healthz", headers={"X-Request-ID": "<script>"}).headers["X-Request-ID"]
     assert odd != "<script>" and len(odd) == 32
 

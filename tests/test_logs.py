@@ -12,8 +12,17 @@ from tests import helpers
 
 NAME, EMAIL = "Leopoldine Quackenbush", "leopoldine.quackenbush@example.org"
 MEMBER_NAME, MEMBER_EMAIL = "Wilhelmina Fairweather", "wilhelmina@acme.example"
-FORBIDDEN = [NAME, EMAIL, "Leopoldine", "Quackenbush", MEMBER_NAME, MEMBER_EMAIL,
-             "Fairweather", "admin@acme.example", "127.0.0.1"]
+FORBIDDEN = [
+    NAME,
+    EMAIL,
+    "Leopoldine",
+    "Quackenbush",
+    MEMBER_NAME,
+    MEMBER_EMAIL,
+    "Fairweather",
+    "admin@acme.example",
+    "127.0.0.1",
+]
 
 
 def drive_flows(request) -> None:
@@ -26,8 +35,12 @@ def drive_flows(request) -> None:
     request("PATCH", f"/api/v1/subjects/{subject_id}", {"name": NAME + " Jr"}, None)
     request("GET", f"/api/v1/subjects?external_ref={EMAIL}", None, None)
     request("GET", f"/api/v1/subjects/{EMAIL}", None, None)  # 404 with an e-mail in the path
-    request("POST", "/api/v1/subjects/import",
-            f"name,email\n{NAME} II,2{EMAIL}\n{NAME},{EMAIL}\n", "text/csv")  # 409
+    request(
+        "POST",
+        "/api/v1/subjects/import",
+        f"name,email\n{NAME} II,2{EMAIL}\n{NAME},{EMAIL}\n",
+        "text/csv",
+    )  # 409
     request("POST", "/api/v1/subjects/import", f"name,email\n{NAME} III,3{EMAIL}\n", "text/csv")
     request("GET", "/api/v1/subjects/export?format=csv", None, None)
     request("POST", "/api/v1/members", {"email": MEMBER_EMAIL, "name": MEMBER_NAME}, None)
@@ -55,8 +68,9 @@ def test_app_logs_hold_no_personal_data(app, client, tenant, caplog):
 
 @pytest.mark.integration
 def test_gunicorn_output_holds_no_personal_data(tmp_path):
-    env = helpers.service_env(tmp_path / "instance", PRIVACY_LOG_FORMAT="json",
-                              PRIVACY_LOG_LEVEL="DEBUG")
+    env = helpers.service_env(
+        tmp_path / "instance", PRIVACY_LOG_FORMAT="json", PRIVACY_LOG_LEVEL="DEBUG"
+    )
     helpers.flask_cli(env, "db", "upgrade")
     token = helpers.create_account(env, "Acme", "admin@acme.example")["api_token"]
     port = helpers.free_port()

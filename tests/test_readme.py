@@ -10,7 +10,9 @@ def test_readme_opens_with_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
     assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == [
-        "make run", "make test"]
+        "make run",
+        "make test",
+    ]
 
 
 def test_readme_lists_every_setting():

@@ -32,7 +32,8 @@ def api_rules(app):
 
 def test_every_route_declares_its_permission(app):
     undeclared = sorted(
-        endpoint for endpoint, view in app.view_functions.items()
+        endpoint
+        for endpoint, view in app.view_functions.items()
         if endpoint not in FRAMEWORK_PUBLIC and not getattr(view, "permission", None)
     )
     assert undeclared == []
@@ -40,24 +41,48 @@ def test_every_route_declares_its_permission(app):
 
 def seed_victim(client, victim: Tenant) -> dict:
     h = victim.headers
-    system = client.post("/api/v1/systems", json={"name": "Victim CRM", "kind": "crm",
-                                                  "region": "eu"}, headers=h).json
-    subject = client.post("/api/v1/subjects", json={
-        "name": "Victoria Victim", "email": "victoria@victim.example", "external_ref": "v-1",
-        "systems": [system["id"]]}, headers=h).json
-    member = client.post("/api/v1/members", json={"email": "vic.member@victim.example",
-                                                  "name": "Vic Member"}, headers=h).json
+    system = client.post(
+        "/api/v1/systems", json={"name": "Victim CRM", "kind": "crm", "region": "eu"}, headers=h
+    ).json
+    subject = client.post(
+        "/api/v1/subjects",
+        json={
+            "name": "Victoria Victim",
+            "email": "victoria@victim.example",
+            "external_ref": "v-1",
+            "systems": [system["id"]],
+        },
+        headers=h,
+    ).json
+    member = client.post(
+        "/api/v1/members",
+        json={"email": "vic.member@victim.example", "name": "Vic Member"},
+        headers=h,
+    ).json
     token = client.post("/api/v1/tokens", json={"name": "victim pipeline"}, headers=h).json
     return {"subject": subject, "system": system, "member": member, "token": token}
 
 
 def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, other_tenant):
     victim = seed_victim(client, tenant)
-    ids = {"subject_id": victim["subject"]["id"], "system_id": victim["system"]["id"],
-           "member_id": victim["member"]["id"], "token_id": victim["token"]["id"]}
-    secrets = [str(tenant.account.public_id), tenant.account.name, "Victoria Victim",
-               "victoria@victim.example", "Victim CRM", "vic.member@victim.example",
-               "Vic Member", "admin@acme.example", victim["token"]["prefix"], *ids.values()]
+    ids = {
+        "subject_id": victim["subject"]["id"],
+        "system_id": victim["system"]["id"],
+        "member_id": victim["member"]["id"],
+        "token_id": victim["token"]["id"],
+    }
+    secrets = [
+        str(tenant.account.public_id),
+        tenant.account.name,
+        "Victoria Victim",
+        "victoria@victim.example",
+        "Victim CRM",
+        "vic.member@victim.example",
+        "Vic Member",
+        "admin@acme.example",
+        victim["token"]["prefix"],
+        *ids.values(),
+    ]
     before = client.get("/api/v1/subjects/export", headers=tenant.headers).get_data()
 
     walked = 0
@@ -68,8 +93,9 @@ def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, 
         body = SAMPLE_BODIES.get((method, rule.rule), {})
         if rule.rule == "/api/v1/subjects/lookup":
             body = {"email": "victoria@victim.example"}
-        response = client.open(url, method=method, json=body if method != "GET" else None,
-                               headers=other_tenant.headers)
+        response = client.open(
+            url, method=method, json=body if method != "GET" else None, headers=other_tenant.headers
+        )
         walked += 1
         assert response.status_code < 500, (method, rule.rule)
         if rule.arguments or rule.rule == "/api/v1/subjects/lookup":
@@ -98,8 +124,12 @@ def json_write_routes(app, tenant_ids: dict):
 @pytest.fixture
 def own_ids(client, tenant) -> dict:
     seeded = seed_victim(client, tenant)
-    return {"subject_id": seeded["subject"]["id"], "system_id": seeded["system"]["id"],
-            "member_id": seeded["member"]["id"], "token_id": seeded["token"]["id"]}
+    return {
+        "subject_id": seeded["subject"]["id"],
+        "system_id": seeded["system"]["id"],
+        "member_id": seeded["member"]["id"],
+        "token_id": seeded["token"]["id"],
+    }
 
 
 def assert_error_shape(response, status: int):
@@ -110,46 +140,56 @@ def assert_error_shape(response, status: int):
 
 
 def test_malformed_json_is_400_everywhere(app, client, tenant, own_ids):
-    for method, rule, url in json_write_routes(app, own_ids):
-        response = client.open(url, method=method, data='{"name": "x",', headers=tenant.headers,
-                               content_type="application/json")
+    for method, _rule, url in json_write_routes(app, own_ids):
+        response = client.open(
+            url,
+            method=method,
+            data='{"name": "x",',
+            headers=tenant.headers,
+            content_type="application/json",
+        )
         assert_error_shape(response, 400)
 
 
 def test_unknown_fields_are_422_with_field_messages_everywhere(app, client, tenant, own_ids):
     for method, rule, url in json_write_routes(app, own_ids):
-        response = client.open(url, method=method, json={"definitely_unknown": 1},
-                               headers=tenant.headers)
+        response = client.open(
+            url, method=method, json={"definitely_unknown": 1}, headers=tenant.headers
+        )
         assert_error_shape(response, 422)
         assert "definitely_unknown" in response.json["errors"]["json"], rule
 
 
 def test_non_object_json_is_422_everywhere(app, client, tenant, own_ids):
-    for method, rule, url in json_write_routes(app, own_ids):
+    for method, _rule, url in json_write_routes(app, own_ids):
         response = client.open(url, method=method, json=["a", "list"], headers=tenant.headers)
         assert_error_shape(response, 422)
 
 
 def test_oversized_body_is_413_everywhere(app, client, tenant, own_ids):
     huge = '{"name": "' + "x" * (app.config["MAX_CONTENT_LENGTH"] + 10) + '"}'
-    for method, rule, url in json_write_routes(app, own_ids):
-        response = client.open(url, method=method, data=huge, headers=tenant.headers,
-                               content_type="application/json")
+    for method, _rule, url in json_write_routes(app, own_ids):
+        response = client.open(
+            url, method=method, data=huge, headers=tenant.headers, content_type="application/json"
+        )
         assert_error_shape(response, 413)
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"name": "", "email": "a@example.org"}, "name"),
-    ({"name": "x" * 201, "email": "a@example.org"}, "name"),
-    ({"name": "Tab\tName", "email": "a@example.org"}, "name"),
-    ({"name": "A", "email": "not-an-email"}, "email"),
-    ({"name": "A", "email": "a@" + "b" * 260 + ".example"}, "email"),
-    ({"name": "A"}, "email"),
-    ({"email": "a@example.org"}, "name"),
-    ({"name": "A", "email": "a@example.org", "external_ref": "r" * 201}, "external_ref"),
-    ({"name": "A", "email": "a@example.org", "systems": ["not-a-uuid"]}, "systems"),
-    ({"name": 5, "email": "a@example.org"}, "name"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"name": "", "email": "a@example.org"}, "name"),
+        ({"name": "x" * 201, "email": "a@example.org"}, "name"),
+        ({"name": "Tab\tName", "email": "a@example.org"}, "name"),
+        ({"name": "A", "email": "not-an-email"}, "email"),
+        ({"name": "A", "email": "a@" + "b" * 260 + ".example"}, "email"),
+        ({"name": "A"}, "email"),
+        ({"email": "a@example.org"}, "name"),
+        ({"name": "A", "email": "a@example.org", "external_ref": "r" * 201}, "external_ref"),
+        ({"name": "A", "email": "a@example.org", "systems": ["not-a-uuid"]}, "systems"),
+        ({"name": 5, "email": "a@example.org"}, "name"),
+    ],
+)
 def test_subject_validation_messages(client, tenant, body, field):
     response = client.post("/api/v1/subjects", json=body, headers=tenant.headers)
     assert_error_shape(response, 422)
@@ -157,14 +197,18 @@ def test_subject_validation_messages(client, tenant, body, field):
 
 
 def test_empty_patch_is_422(client, tenant, own_ids):
-    response = client.patch(f"/api/v1/subjects/{own_ids['subject_id']}", json={},
-                            headers=tenant.headers)
+    response = client.patch(
+        f"/api/v1/subjects/{own_ids['subject_id']}", json={}, headers=tenant.headers
+    )
     assert_error_shape(response, 422)
 
 
 def test_unknown_ids_and_non_uuid_paths_are_404(client, tenant):
-    for url in ("/api/v1/subjects/00000000-0000-4000-8000-000000000000",
-                "/api/v1/subjects/not-a-uuid", "/api/v1/nowhere"):
+    for url in (
+        "/api/v1/subjects/00000000-0000-4000-8000-000000000000",
+        "/api/v1/subjects/not-a-uuid",
+        "/api/v1/nowhere",
+    ):
         assert_error_shape(client.get(url, headers=tenant.headers), 404)
 
 

@@ -20,8 +20,9 @@ from tests.conftest import database_url
 @pytest.mark.integration
 def test_worker_process_delivers_a_queued_mail(app, tmp_path, monkeypatch):
     broker = os.environ.get("PRIVACY_TEST_BROKER_URL", "")
-    env = helpers.service_env(tmp_path / "instance", PRIVACY_DATABASE_URL=database_url(),
-                              PRIVACY_BROKER_URL=broker)
+    env = helpers.service_env(
+        tmp_path / "instance", PRIVACY_DATABASE_URL=database_url(), PRIVACY_BROKER_URL=broker
+    )
     # The producer reads the same settings the worker does.
     for name, value in env.items():
         if name.startswith("PRIVACY_"):
@@ -30,12 +31,23 @@ def test_worker_process_delivers_a_queued_mail(app, tmp_path, monkeypatch):
     producer = create_app(app_config(CELERY=celery_config))
     outbox = tmp_path / "instance" / "outbox"
 
-    args = [str(helpers.BIN / "celery"), "--app", "workers.celery_app", "worker",
-            "--pool", "solo", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
+    args = [
+        str(helpers.BIN / "celery"),
+        "--app",
+        "workers.celery_app",
+        "worker",
+        "--pool",
+        "solo",
+        "--loglevel",
+        "INFO",
+        "--without-mingle",
+        "--without-gossip",
+    ]
     with helpers.running(args, env, tmp_path / "worker.log"):
         with producer.app_context():
             producer.extensions["celery"].send_task(
-                "mail.send", args=["someone@example.org", "Queued hello", "Body from the queue"])
+                "mail.send", args=["someone@example.org", "Queued hello", "Body from the queue"]
+            )
         deadline = time.monotonic() + 60
         while not (outbox.exists() and list(outbox.glob("*.eml"))):
             assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]

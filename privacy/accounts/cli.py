@@ -26,19 +26,27 @@ def create(name: str, admin_email: str, admin_name: str | None, region: str):
     """Create account NAME; print its id and a first admin API token (shown once) as JSON."""
     try:
         account, member, token = services.create_account(
-            name=name, region=region, admin_email=admin_email, admin_name=admin_name,
+            name=name,
+            region=region,
+            admin_email=admin_email,
+            admin_name=admin_name,
             actor="cli",
         )
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
         details = exc.data.get("errors")
-        raise click.ClickException(f"{exc.data['message']} {json.dumps(details) if details else ''}"
-                                   .strip()) from None
-    click.echo(json.dumps({
-        "account_id": str(account.public_id),
-        "name": account.name,
-        "region": account.region,
-        "admin_member_id": str(member.public_id),
-        "api_token": token,
-    }))
+        raise click.ClickException(
+            f"{exc.data['message']} {json.dumps(details) if details else ''}".strip()
+        ) from None
+    click.echo(
+        json.dumps(
+            {
+                "account_id": str(account.public_id),
+                "name": account.name,
+                "region": account.region,
+                "admin_member_id": str(member.public_id),
+                "api_token": token,
+            }
+        )
+    )

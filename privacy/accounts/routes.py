@@ -21,8 +21,12 @@ from privacy.auth.permissions import requires
 from privacy.database import get_for_account
 from privacy.extensions import db
 
-bp = Blueprint("accounts", __name__, url_prefix="/api/v1",
-               description="The caller's account, its members and API tokens.")
+bp = Blueprint(
+    "accounts",
+    __name__,
+    url_prefix="/api/v1",
+    description="The caller's account, its members and API tokens.",
+)
 
 
 @bp.get("/account")

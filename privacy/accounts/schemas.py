@@ -49,8 +49,9 @@ class TokenSchema(ma.Schema):
 
 
 class TokenCreatedSchema(TokenSchema):
-    token = ma.fields.String(attribute="secret",
-                             metadata={"description": "The secret, shown this once"})
+    token = ma.fields.String(
+        attribute="secret", metadata={"description": "The secret, shown this once"}
+    )
 
 
 class TokenCreateSchema(StrictSchema):
@@ -58,7 +59,9 @@ class TokenCreateSchema(StrictSchema):
     role = ma.fields.String(load_default="member", validate=ma.validate.OneOf(ROLES))
     scopes = ma.fields.List(
         ma.fields.String(validate=ma.validate.OneOf(SCOPES)),
-        load_default=None, allow_none=True, validate=ma.validate.Length(min=1),
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Length(min=1),
         metadata={"description": "Omit for every area the role allows; a list narrows it."},
     )
     expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)

@@ -1,4 +1,4 @@
-"""Account, member and API-token rules: creation, roles, the last admin, token issue and revocation."""
+"""Account, member and API-token rules: creation, roles, the last admin, tokens."""
 
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ from privacy.extensions import db
 from privacy.validation import clean_name
 from privacy.validation import normalize_email
 
-TOKEN_PREFIX = "prv_"
+TOKEN_PREFIX = "prv_"  # noqa: S105 - a public prefix, not a secret
 
 
-def create_account(*, name: str, region: str, admin_email: str, admin_name: str | None,
-                   actor: str) -> tuple[Account, Member, str]:
+def create_account(
+    *, name: str, region: str, admin_email: str, admin_name: str | None, actor: str
+) -> tuple[Account, Member, str]:
     """Create an account with its first admin and an admin API token; returns the token once."""
     name = name.strip()
     if not name or len(name) > 200:
@@ -42,16 +43,24 @@ def create_account(*, name: str, region: str, admin_email: str, admin_name: str 
     account = Account(public_id=uuid.uuid4(), name=name, region=region)
     db.session.add(account)
     db.session.flush()
-    audit.record(account, action="account.created", object_type="account",
-                 object_id=account.public_id, data={"region": region}, actor=actor)
+    audit.record(
+        account,
+        action="account.created",
+        object_type="account",
+        object_id=account.public_id,
+        data={"region": region},
+        actor=actor,
+    )
     member = add_member(account, email=admin_email, name=admin_name, role="admin", actor=actor)
-    token, secret = create_token(account, name="first admin token", role="admin", scopes=None,
-                                 member=member, actor=actor)
+    token, secret = create_token(
+        account, name="first admin token", role="admin", scopes=None, member=member, actor=actor
+    )
     return account, member, secret
 
 
-def add_member(account: Account, *, email: str, name: str | None, role: str,
-               actor: str | None = None) -> Member:
+def add_member(
+    account: Account, *, email: str, name: str | None, role: str, actor: str | None = None
+) -> Member:
     """Add a member; raises 409 if the e-mail is already a member of this account."""
     errors: dict[str, list[str]] = {}
     try:
@@ -77,20 +86,30 @@ def add_member(account: Account, *, email: str, name: str | None, role: str,
     member.set_contact(name=display, email=email, index_scope=MEMBER_INDEX_SCOPE)
     db.session.add(member)
     db.session.flush()
-    audit.record(account, action="member.added", object_type="member",
-                 object_id=member.public_id, data={"role": role}, actor=actor)
+    audit.record(
+        account,
+        action="member.added",
+        object_type="member",
+        object_id=member.public_id,
+        data={"role": role},
+        actor=actor,
+    )
     return member
 
 
 def _admin_count(account: Account) -> int:
     return db.session.scalar(
-        select(func.count()).select_from(Member)
+        select(func.count())
+        .select_from(Member)
         .where(Member.account_id == account.id, Member.role == "admin")
     )
 
 
 def change_role(account: Account, member: Member, *, role: str, actor: str | None = None) -> Member:
-    """Change a member's role; the last admin cannot be demoted (409). Demotion revokes admin tokens."""
+    """Change a member's role; the last admin cannot be demoted (409).
+
+    Demotion revokes the member's admin tokens.
+    """
     if role not in ROLES:
         raise ValidationFailed(errors={"role": [f"Role must be one of {', '.join(ROLES)}."]})
     if role == member.role:
@@ -101,8 +120,14 @@ def change_role(account: Account, member: Member, *, role: str, actor: str | Non
     member.role = role
     if role != "admin":
         _revoke_member_tokens(account, member, only_role="admin", actor=actor)
-    audit.record(account, action="member.role_changed", object_type="member",
-                 object_id=member.public_id, data={"from": old, "to": role}, actor=actor)
+    audit.record(
+        account,
+        action="member.role_changed",
+        object_type="member",
+        object_id=member.public_id,
+        data={"from": old, "to": role},
+        actor=actor,
+    )
     return member
 
 
@@ -111,8 +136,13 @@ def remove_member(account: Account, member: Member, *, actor: str | None = None)
     if member.role == "admin" and _admin_count(account) <= 1:
         raise Conflict("The last admin of an account cannot be removed.")
     _revoke_member_tokens(account, member, only_role=None, actor=actor)
-    audit.record(account, action="member.removed", object_type="member",
-                 object_id=member.public_id, actor=actor)
+    audit.record(
+        account,
+        action="member.removed",
+        object_type="member",
+        object_id=member.public_id,
+        actor=actor,
+    )
     db.session.delete(member)
 
 
@@ -126,9 +156,16 @@ def _revoke_member_tokens(account, member, *, only_role, actor):
         revoke_token(account, token, actor=actor)
 
 
-def create_token(account: Account, *, name: str, role: str, scopes: list[str] | None,
-                 expires_at: datetime | None = None, member: Member | None = None,
-                 actor: str | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    account: Account,
+    *,
+    name: str,
+    role: str,
+    scopes: list[str] | None,
+    expires_at: datetime | None = None,
+    member: Member | None = None,
+    actor: str | None = None,
+) -> tuple[ApiToken, str]:
     """Issue a token; only its SHA-256 is stored, the secret is returned this once."""
     if role not in ROLES:
         raise ValidationFailed(errors={"role": [f"Role must be one of {', '.join(ROLES)}."]})
@@ -143,14 +180,27 @@ def create_token(account: Account, *, name: str, role: str, scopes: list[str] | 
         raise ValidationFailed(errors={"expires_at": ["Expiry must be in the future."]})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        public_id=uuid.uuid4(), account_id=account.id, name=name, role=role, scopes=scopes,
-        token_hash=token_hash(secret), prefix=secret[:8], created_at=utcnow(),
-        expires_at=expires_at, member_id=member.id if member else None,
+        public_id=uuid.uuid4(),
+        account_id=account.id,
+        name=name,
+        role=role,
+        scopes=scopes,
+        token_hash=token_hash(secret),
+        prefix=secret[:8],
+        created_at=utcnow(),
+        expires_at=expires_at,
+        member_id=member.id if member else None,
     )
     db.session.add(token)
     db.session.flush()
-    audit.record(account, action="token.created", object_type="api_token",
-                 object_id=token.public_id, data={"role": role, "scopes": scopes}, actor=actor)
+    audit.record(
+        account,
+        action="token.created",
+        object_type="api_token",
+        object_id=token.public_id,
+        data={"role": role, "scopes": scopes},
+        actor=actor,
+    )
     return token, secret
 
 
@@ -161,8 +211,13 @@ def revoke_token(account: Account, token: ApiToken, *, actor: str | None = None)
             update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=utcnow())
         )
         db.session.refresh(token)
-        audit.record(account, action="token.revoked", object_type="api_token",
-                     object_id=token.public_id, actor=actor)
+        audit.record(
+            account,
+            action="token.revoked",
+            object_type="api_token",
+            object_id=token.public_id,
+            actor=actor,
+        )
     return token
 
 

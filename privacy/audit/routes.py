@@ -40,10 +40,16 @@ class AuditArgsSchema(PageArgsSchema):
 @bp.response(200, page_schema(AuditEventSchema, "AuditPage"))
 def list_audit(args):
     events = services.list_events(
-        g.account, after_id=decode_cursor(args["cursor"]), limit=args["limit"] + 1,
-        action=args["action"], object_id=args["object_id"], since=args["since"],
+        g.account,
+        after_id=decode_cursor(args["cursor"]),
+        limit=args["limit"] + 1,
+        action=args["action"],
+        object_id=args["object_id"],
+        since=args["since"],
     )
     more = len(events) > args["limit"]
     events = events[: args["limit"]]
-    return {"items": events,
-            "next_cursor": encode_cursor(events[-1].id) if more and events else None}
+    return {
+        "items": events,
+        "next_cursor": encode_cursor(events[-1].id) if more and events else None,
+    }

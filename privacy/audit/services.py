@@ -109,8 +109,15 @@ def record(
     return event
 
 
-def list_events(account, *, after_id: int | None, limit: int, action: str | None = None,
-                object_id: str | None = None, since: datetime | None = None) -> list[AuditEvent]:
+def list_events(
+    account,
+    *,
+    after_id: int | None,
+    limit: int,
+    action: str | None = None,
+    object_id: str | None = None,
+    since: datetime | None = None,
+) -> list[AuditEvent]:
     """Newest first, for one account's admins."""
     query = select(AuditEvent).where(AuditEvent.account_ref == str(account.public_id))
     if after_id is not None:
@@ -125,7 +132,7 @@ def list_events(account, *, after_id: int | None, limit: int, action: str | None
 
 
 def verify() -> Iterator[str]:
-    """Yield one message per defect: an edited, inserted, reordered or deleted row, or a bad head."""
+    """Yield one message per defect: an edited, inserted or deleted row, or a bad head."""
     heads = {row.chain: row for row in db.session.scalars(select(AuditChain))}
     state: dict[str, tuple[int, str]] = {}
     query = select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)

@@ -51,15 +51,15 @@ def authenticate() -> ApiToken:
         select(ApiToken).where(ApiToken.token_hash == token_hash(_bearer_token()))
     )
     now = utcnow()
-    if token is None or token.revoked_at is not None or (
-        token.expires_at is not None and token.expires_at <= now
+    if (
+        token is None
+        or token.revoked_at is not None
+        or (token.expires_at is not None and token.expires_at <= now)
     ):
         raise Unauthorized()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         # Own small transaction: a read-only request never commits otherwise.
-        db.session.execute(
-            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
-        )
+        db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
         db.session.commit()
     g.token = token
     g.account = db.session.get(Account, token.account_id)
@@ -76,7 +76,7 @@ def check(token: ApiToken, permission: str) -> None:
 
 
 def requires(permission: str) -> Callable:
-    """Declare and enforce the permission of a view: 401 without a valid token, 403 without rights."""
+    """Declare and enforce a view's permission: 401 without a valid token, 403 without rights."""
     if permission not in PERMISSIONS:
         raise KeyError(f"unknown permission {permission!r}")
 

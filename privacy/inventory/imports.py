@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from typing import IO
 
 CSV_TYPES = {"text/csv", "application/csv"}
-JSONL_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines",
-               "application/json-lines"}
+JSONL_TYPES = {
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "application/json-lines",
+}
 COLUMNS = ("name", "email", "external_ref", "source", "systems")
 # Columns of our own export that an import skips, so an export imports again as it is.
 EXPORT_ONLY = frozenset({"id", "created_at", "updated_at"})
@@ -85,5 +89,3 @@ def _jsonl_rows(text: IO[str]) -> Iterator[tuple[int, dict | str]]:
         for key in EXPORT_ONLY:
             row.pop(key, None)
         yield number, row
-
-

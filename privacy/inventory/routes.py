@@ -39,8 +39,12 @@ from privacy.pagination import decode_cursor
 from privacy.pagination import page
 from privacy.schemas import PageArgsSchema
 
-bp = Blueprint("inventory", __name__, url_prefix="/api/v1",
-               description="PII inventory: data subjects and the systems that hold them.")
+bp = Blueprint(
+    "inventory",
+    __name__,
+    url_prefix="/api/v1",
+    description="PII inventory: data subjects and the systems that hold them.",
+)
 
 
 @bp.get("/subjects")
@@ -49,9 +53,13 @@ bp = Blueprint("inventory", __name__, url_prefix="/api/v1",
 @bp.response(200, SubjectPageSchema)
 def list_subjects(args):
     """List subjects, oldest first, with cursor pagination."""
-    rows = services.list_subjects(g.account, after_id=decode_cursor(args["cursor"]),
-                                  limit=args["limit"], system=args["system"],
-                                  external_ref=args["external_ref"])
+    rows = services.list_subjects(
+        g.account,
+        after_id=decode_cursor(args["cursor"]),
+        limit=args["limit"],
+        system=args["system"],
+        external_ref=args["external_ref"],
+    )
     return page(rows, args["limit"])
 
 
@@ -103,13 +111,17 @@ def delete_subject(subject_id: uuid.UUID):
 
 @bp.post("/subjects/import")
 @requires("inventory:write")
-@bp.doc(requestBody={
-    "required": True,
-    "description": "CSV with a header (name,email,external_ref,source,systems; systems "
-                   "separated by ';') or JSON lines with the same keys. All rows or none.",
-    "content": {"text/csv": {"schema": {"type": "string"}},
-                "application/x-ndjson": {"schema": {"type": "string"}}},
-})
+@bp.doc(
+    requestBody={
+        "required": True,
+        "description": "CSV with a header (name,email,external_ref,source,systems; systems "
+        "separated by ';') or JSON lines with the same keys. All rows or none.",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+)
 @bp.response(201, ImportResultSchema)
 def import_subjects():
     """Bulk import: every row is validated first; any bad row rejects the whole upload."""
@@ -117,8 +129,9 @@ def import_subjects():
     request.max_content_length = config["MAX_IMPORT_BYTES"]
     try:
         rows = imports.rows(request.stream, request.mimetype)
-        import_id, count = services.import_subjects(g.account, rows,
-                                                    max_rows=config["MAX_IMPORT_ROWS"])
+        import_id, count = services.import_subjects(
+            g.account, rows, max_rows=config["MAX_IMPORT_ROWS"]
+        )
     except imports.UploadError as exc:
         raise BadRequest(str(exc)) from None
     db.session.commit()
@@ -128,16 +141,30 @@ def import_subjects():
 @bp.get("/subjects/export")
 @requires("inventory:read")
 @bp.arguments(ExportArgsSchema, location="query")
-@bp.response(200, description="JSON lines (default) or CSV, streamed.",
-             content_type="application/x-ndjson")
+@bp.response(
+    200, description="JSON lines (default) or CSV, streamed.", content_type="application/x-ndjson"
+)
 def export_subjects(args):
     """Stream every subject of the account; the export itself is audited."""
-    audit.record(g.account, action="subjects.exported", object_type="account",
-                 object_id=g.account.public_id, data={"format": args["format"]})
+    audit.record(
+        g.account,
+        action="subjects.exported",
+        object_type="account",
+        object_id=g.account.public_id,
+        data={"format": args["format"]},
+    )
     db.session.commit()
     account = g.account
-    fields = ("id", "name", "email", "external_ref", "source", "systems",
-              "created_at", "updated_at")
+    fields = (
+        "id",
+        "name",
+        "email",
+        "external_ref",
+        "source",
+        "systems",
+        "created_at",
+        "updated_at",
+    )
     schema = SubjectSchema()
 
     def generate_jsonl():
@@ -159,10 +186,16 @@ def export_subjects(args):
         yield buffer.getvalue()
 
     if args["format"] == "csv":
-        return Response(stream_with_context(generate_csv()), mimetype="text/csv",
-                        headers={"Content-Disposition": "attachment; filename=subjects.csv"})
-    return Response(stream_with_context(generate_jsonl()), mimetype="application/x-ndjson",
-                    headers={"Content-Disposition": "attachment; filename=subjects.jsonl"})
+        return Response(
+            stream_with_context(generate_csv()),
+            mimetype="text/csv",
+            headers={"Content-Disposition": "attachment; filename=subjects.csv"},
+        )
+    return Response(
+        stream_with_context(generate_jsonl()),
+        mimetype="application/x-ndjson",
+        headers={"Content-Disposition": "attachment; filename=subjects.jsonl"},
+    )
 
 
 @bp.get("/systems")
@@ -170,8 +203,9 @@ def export_subjects(args):
 @bp.arguments(PageArgsSchema, location="query")
 @bp.response(200, SystemPageSchema)
 def list_systems(args):
-    rows = services.list_systems(g.account, after_id=decode_cursor(args["cursor"]),
-                                 limit=args["limit"])
+    rows = services.list_systems(
+        g.account, after_id=decode_cursor(args["cursor"]), limit=args["limit"]
+    )
     return page(rows, args["limit"])
 
 

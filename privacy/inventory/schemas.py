@@ -35,8 +35,9 @@ class SubjectCreateSchema(StrictSchema):
     email = EmailField(required=True)
     external_ref = ma.fields.String(load_default=None, allow_none=True, validate=_ref)
     source = ma.fields.String(load_default=None, allow_none=True, validate=_source)
-    systems = ma.fields.List(ma.fields.UUID(), load_default=list,
-                             validate=ma.validate.Length(max=100))
+    systems = ma.fields.List(
+        ma.fields.UUID(), load_default=list, validate=ma.validate.Length(max=100)
+    )
 
 
 class SubjectUpdateSchema(StrictSchema):
@@ -59,8 +60,11 @@ class SubjectImportRowSchema(StrictSchema):
     email = EmailField(required=True)
     external_ref = ma.fields.String(load_default=None, allow_none=True, validate=_ref)
     source = ma.fields.String(load_default=None, allow_none=True, validate=_source)
-    systems = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=200)),
-                             load_default=list, validate=ma.validate.Length(max=100))
+    systems = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=200)),
+        load_default=list,
+        validate=ma.validate.Length(max=100),
+    )
 
 
 class LookupSchema(StrictSchema):
@@ -95,8 +99,9 @@ class SystemCreateSchema(StrictSchema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(SYSTEM_KINDS))
     region = ma.fields.String(required=True, validate=ma.validate.OneOf(SYSTEM_REGIONS))
-    description = ma.fields.String(load_default=None, allow_none=True,
-                                   validate=ma.validate.Length(max=2000))
+    description = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=2000)
+    )
 
 
 class SystemUpdateSchema(StrictSchema):

@@ -53,24 +53,33 @@ def _systems(account: Account, system_ids: Iterable[uuid.UUID]) -> list[System]:
     wanted = set(system_ids)
     if not wanted:
         return []
-    found = list(db.session.scalars(
-        for_account(System, account).where(System.public_id.in_(wanted))
-    ))
+    found = list(
+        db.session.scalars(for_account(System, account).where(System.public_id.in_(wanted)))
+    )
     missing = wanted - {s.public_id for s in found}
     if missing:
-        raise ValidationFailed(errors={"json": {"systems": [
-            f"Unknown system {system_id}." for system_id in sorted(map(str, missing))
-        ]}})
+        raise ValidationFailed(
+            errors={
+                "json": {
+                    "systems": [
+                        f"Unknown system {system_id}." for system_id in sorted(map(str, missing))
+                    ]
+                }
+            }
+        )
     return found
 
 
 def _set_holdings(account: Account, subject: Subject, systems: list[System]) -> None:
     db.session.execute(delete(Holding).where(Holding.subject_id == subject.id))
     if systems:
-        db.session.execute(insert(Holding), [
-            {"account_id": account.id, "subject_id": subject.id, "system_id": s.id}
-            for s in systems
-        ])
+        db.session.execute(
+            insert(Holding),
+            [
+                {"account_id": account.id, "subject_id": subject.id, "system_id": s.id}
+                for s in systems
+            ],
+        )
     db.session.expire(subject, ["systems"])
 
 
@@ -83,9 +92,16 @@ def _flush_unique(message: str) -> None:
         raise Conflict(message) from None
 
 
-def create_subject(account: Account, *, name: str, email: str, external_ref: str | None = None,
-                   source: str | None = None, systems: Iterable[uuid.UUID] = (),
-                   actor: str | None = None) -> Subject:
+def create_subject(
+    account: Account,
+    *,
+    name: str,
+    email: str,
+    external_ref: str | None = None,
+    source: str | None = None,
+    systems: Iterable[uuid.UUID] = (),
+    actor: str | None = None,
+) -> Subject:
     """Add a subject; 409 if the e-mail is already in this account, 422 for unknown systems."""
     held_by = _systems(account, systems)
     if _email_taken(account, email):
@@ -95,21 +111,29 @@ def create_subject(account: Account, *, name: str, email: str, external_ref: str
     db.session.add(subject)
     _flush_unique(DUPLICATE_EMAIL)
     _set_holdings(account, subject, held_by)
-    audit.record(account, action="subject.created", object_type="subject",
-                 object_id=subject.public_id, data={"systems": len(held_by)}, actor=actor)
+    audit.record(
+        account,
+        action="subject.created",
+        object_type="subject",
+        object_id=subject.public_id,
+        data={"systems": len(held_by)},
+        actor=actor,
+    )
     return subject
 
 
-def update_subject(account: Account, subject: Subject, *, changes: dict,
-                   actor: str | None = None) -> Subject:
+def update_subject(
+    account: Account, subject: Subject, *, changes: dict, actor: str | None = None
+) -> Subject:
     """Apply a partial update; re-encrypts on a name or e-mail change."""
     held_by = _systems(account, changes["systems"]) if "systems" in changes else None
     if "name" in changes or "email" in changes:
         email = changes.get("email", subject.email)
         if "email" in changes and _email_taken(account, email, exclude_id=subject.id):
             raise Conflict(DUPLICATE_EMAIL)
-        subject.set_contact(name=changes.get("name", subject.name), email=email,
-                            index_scope=_scope(account))
+        subject.set_contact(
+            name=changes.get("name", subject.name), email=email, index_scope=_scope(account)
+        )
     for key in ("external_ref", "source"):
         if key in changes:
             setattr(subject, key, changes[key])
@@ -117,30 +141,49 @@ def update_subject(account: Account, subject: Subject, *, changes: dict,
     _flush_unique(DUPLICATE_EMAIL)
     if held_by is not None:
         _set_holdings(account, subject, held_by)
-    audit.record(account, action="subject.updated", object_type="subject",
-                 object_id=subject.public_id, data={"fields": sorted(changes)}, actor=actor)
+    audit.record(
+        account,
+        action="subject.updated",
+        object_type="subject",
+        object_id=subject.public_id,
+        data={"fields": sorted(changes)},
+        actor=actor,
+    )
     return subject
 
 
 def delete_subject(account: Account, subject: Subject, *, actor: str | None = None) -> None:
     """Ordinary deletion (not an Art. 17 erasure: that is the data-subject request's job)."""
-    audit.record(account, action="subject.deleted", object_type="subject",
-                 object_id=subject.public_id, actor=actor)
+    audit.record(
+        account,
+        action="subject.deleted",
+        object_type="subject",
+        object_id=subject.public_id,
+        actor=actor,
+    )
     db.session.delete(subject)
 
 
 def find_by_email(account: Account, email: str) -> Subject:
     """Exact lookup through the blind index; 404 when the account holds no such e-mail."""
-    subject = db.session.scalar(for_account(Subject, account).where(
-        Subject.email_index == email_index(_scope(account), email)
-    ))
+    subject = db.session.scalar(
+        for_account(Subject, account).where(
+            Subject.email_index == email_index(_scope(account), email)
+        )
+    )
     if subject is None:
         raise NotFound("No subject with this e-mail.")
     return subject
 
 
-def list_subjects(account: Account, *, after_id: int | None, limit: int,
-                  system: uuid.UUID | None = None, external_ref: str | None = None) -> list[Subject]:
+def list_subjects(
+    account: Account,
+    *,
+    after_id: int | None,
+    limit: int,
+    system: uuid.UUID | None = None,
+    external_ref: str | None = None,
+) -> list[Subject]:
     """Up to limit+1 subjects in id order after `after_id` (the extra one signals a next page)."""
     query = for_account(Subject, account)
     if after_id is not None:
@@ -163,29 +206,47 @@ def iter_subjects(account: Account) -> Iterator[Subject]:
 
 # Systems -----------------------------------------------------------------------------------
 
+
 def create_system(account: Account, *, actor: str | None = None, **data) -> System:
     system = System(account_id=account.id, **data)
     db.session.add(system)
     _flush_unique("A system with this name already exists in the account.")
-    audit.record(account, action="system.created", object_type="system",
-                 object_id=system.public_id, actor=actor)
+    audit.record(
+        account,
+        action="system.created",
+        object_type="system",
+        object_id=system.public_id,
+        actor=actor,
+    )
     return system
 
 
-def update_system(account: Account, system: System, *, changes: dict,
-                  actor: str | None = None) -> System:
+def update_system(
+    account: Account, system: System, *, changes: dict, actor: str | None = None
+) -> System:
     for key, value in changes.items():
         setattr(system, key, value)
     system.updated_at = utcnow()
     _flush_unique("A system with this name already exists in the account.")
-    audit.record(account, action="system.updated", object_type="system",
-                 object_id=system.public_id, data={"fields": sorted(changes)}, actor=actor)
+    audit.record(
+        account,
+        action="system.updated",
+        object_type="system",
+        object_id=system.public_id,
+        data={"fields": sorted(changes)},
+        actor=actor,
+    )
     return system
 
 
 def delete_system(account: Account, system: System, *, actor: str | None = None) -> None:
-    audit.record(account, action="system.deleted", object_type="system",
-                 object_id=system.public_id, actor=actor)
+    audit.record(
+        account,
+        action="system.deleted",
+        object_type="system",
+        object_id=system.public_id,
+        actor=actor,
+    )
     db.session.delete(system)
 
 
@@ -197,6 +258,7 @@ def list_systems(account: Account, *, after_id: int | None, limit: int) -> list[
 
 
 # Bulk import -------------------------------------------------------------------------------
+
 
 @dataclass
 class ImportReport:
@@ -214,8 +276,13 @@ class ImportReport:
             self.truncated = True
 
 
-def import_subjects(account: Account, rows: Iterable[tuple[int, dict | str]], *,
-                    max_rows: int, actor: str | None = None) -> tuple[uuid.UUID, int]:
+def import_subjects(
+    account: Account,
+    rows: Iterable[tuple[int, dict | str]],
+    *,
+    max_rows: int,
+    actor: str | None = None,
+) -> tuple[uuid.UUID, int]:
     """Validate every row, then insert all of them or none.
 
     `rows` yields (line number, parsed dict) or (line number, parse error message).
@@ -261,7 +328,7 @@ def import_subjects(account: Account, rows: Iterable[tuple[int, dict | str]], *,
     # E-mails already in the account, checked in chunks through the blind index.
     indexes = list(seen)
     for start in range(0, len(indexes), IMPORT_CHUNK):
-        chunk = indexes[start:start + IMPORT_CHUNK]
+        chunk = indexes[start : start + IMPORT_CHUNK]
         for taken in db.session.scalars(
             select(Subject.email_index).where(
                 Subject.account_id == account.id, Subject.email_index.in_(chunk)
@@ -279,20 +346,34 @@ def import_subjects(account: Account, rows: Iterable[tuple[int, dict | str]], *,
     import_id = uuid.uuid4()
     now = utcnow()
     for start in range(0, len(valid), IMPORT_CHUNK):
-        chunk = valid[start:start + IMPORT_CHUNK]
+        chunk = valid[start : start + IMPORT_CHUNK]
         params = []
         for _line, data, _index, _held in chunk:
             public_id = uuid.uuid4()
-            params.append({
-                "public_id": public_id, "account_id": account.id,
-                "external_ref": data["external_ref"], "source": data["source"],
-                "created_at": now, "updated_at": now,
-                **contact_columns("subjects", public_id, name=data["name"], email=data["email"],
-                                  index_scope=scope),
-            })
-        ids = db.session.execute(
-            insert(Subject).returning(Subject.id, sort_by_parameter_order=True), params
-        ).scalars().all()
+            params.append(
+                {
+                    "public_id": public_id,
+                    "account_id": account.id,
+                    "external_ref": data["external_ref"],
+                    "source": data["source"],
+                    "created_at": now,
+                    "updated_at": now,
+                    **contact_columns(
+                        "subjects",
+                        public_id,
+                        name=data["name"],
+                        email=data["email"],
+                        index_scope=scope,
+                    ),
+                }
+            )
+        ids = (
+            db.session.execute(
+                insert(Subject).returning(Subject.id, sort_by_parameter_order=True), params
+            )
+            .scalars()
+            .all()
+        )
         holdings = [
             {"account_id": account.id, "subject_id": subject_id, "system_id": system.id}
             for subject_id, (_line, _data, _index, held) in zip(ids, chunk, strict=True)
@@ -300,6 +381,12 @@ def import_subjects(account: Account, rows: Iterable[tuple[int, dict | str]], *,
         ]
         if holdings:
             db.session.execute(insert(Holding), holdings)
-    audit.record(account, action="subjects.imported", object_type="import", object_id=import_id,
-                 data={"count": len(valid)}, actor=actor)
+    audit.record(
+        account,
+        action="subjects.imported",
+        object_type="import",
+        object_id=import_id,
+        data={"count": len(valid)},
+        actor=actor,
+    )
     return import_id, len(valid)

@@ -30,6 +30,7 @@ def status():
 @click.option("--batch-size", default=500, show_default=True)
 def rotate(batch_size: int):
     """Re-encrypt every row under the newest key. Safe to interrupt and run again."""
+
     def progress(table: str, count: int) -> None:
         click.echo(f"{table}: re-encrypted {count}", err=True)
 

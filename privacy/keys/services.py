@@ -31,10 +31,14 @@ def rotate(*, batch_size: int = 500, progress: Callable[[str, int], None] | None
     total = 0
     for model in ENCRYPTED_MODELS:
         while True:
-            rows = list(db.session.scalars(
-                select(model).where(model.key_id != ring.current_id)
-                .order_by(model.id).limit(batch_size)
-            ))
+            rows = list(
+                db.session.scalars(
+                    select(model)
+                    .where(model.key_id != ring.current_id)
+                    .order_by(model.id)
+                    .limit(batch_size)
+                )
+            )
             if not rows:
                 break
             for row in rows:

@@ -23,6 +23,8 @@ def test_accounts_create_prints_json_with_working_admin_token(app, client):
 
 
 def test_accounts_create_rejects_bad_email(app):
-    result = app.test_cli_runner().invoke(args=["accounts", "create", "X", "--admin", "not-an-email"])
+    result = app.test_cli_runner().invoke(
+        args=["accounts", "create", "X", "--admin", "not-an-email"]
+    )
     assert result.exit_code != 0
     assert "e-mail" in result.output.lower()

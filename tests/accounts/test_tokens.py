@@ -11,8 +11,12 @@ from tests.conftest import bearer
 
 
 def test_missing_malformed_or_unknown_token_is_401(client, tenant):
-    for headers in ({}, {"Authorization": "Basic abc"}, bearer("prv_" + "x" * 43),
-                    {"Authorization": "Bearer nonsense"}):
+    for headers in (
+        {},
+        {"Authorization": "Basic abc"},
+        bearer("prv_" + "x" * 43),
+        {"Authorization": "Bearer nonsense"},
+    ):
         response = client.get("/api/v1/subjects", headers=headers)
         assert response.status_code == 401, headers
         assert response.json["code"] == 401
@@ -22,8 +26,9 @@ def test_missing_malformed_or_unknown_token_is_401(client, tenant):
 def test_member_token_reads_but_cannot_write(client, tenant):
     member = tenant.token_for("member")
     assert client.get("/api/v1/subjects", headers=member).status_code == 200
-    response = client.post("/api/v1/subjects", json={"name": "A", "email": "a@example.org"},
-                           headers=member)
+    response = client.post(
+        "/api/v1/subjects", json={"name": "A", "email": "a@example.org"}, headers=member
+    )
     assert response.status_code == 403
     assert client.get("/api/v1/tokens", headers=member).status_code == 403
     assert client.get("/api/v1/audit", headers=member).status_code == 403
@@ -38,8 +43,11 @@ def test_scoped_token_only_reaches_its_areas(client, tenant):
 
 
 def test_admin_creates_lists_and_revokes_tokens(client, tenant):
-    created = client.post("/api/v1/tokens", json={"name": "pipeline", "role": "member",
-                                                  "scopes": ["scrub"]}, headers=tenant.headers)
+    created = client.post(
+        "/api/v1/tokens",
+        json={"name": "pipeline", "role": "member", "scopes": ["scrub"]},
+        headers=tenant.headers,
+    )
     assert created.status_code == 201, created.json
     secret = created.json["token"]
     assert secret.startswith("prv_")
@@ -70,19 +78,28 @@ def test_last_used_time_is_recorded(client, tenant):
 
 
 def test_token_create_validation(client, tenant):
-    bad = client.post("/api/v1/tokens", json={"name": "", "role": "owner", "scopes": ["root"],
-                                              "extra": 1}, headers=tenant.headers)
+    bad = client.post(
+        "/api/v1/tokens",
+        json={"name": "", "role": "owner", "scopes": ["root"], "extra": 1},
+        headers=tenant.headers,
+    )
     assert bad.status_code == 422
     fields = bad.json["errors"]["json"]
     assert {"name", "role", "scopes", "extra"} <= set(fields)
-    past = client.post("/api/v1/tokens", json={"name": "x", "expires_at": "2000-01-01T00:00:00Z"},
-                       headers=tenant.headers)
+    past = client.post(
+        "/api/v1/tokens",
+        json={"name": "x", "expires_at": "2000-01-01T00:00:00Z"},
+        headers=tenant.headers,
+    )
     assert past.status_code == 422
 
 
 def test_removing_a_member_revokes_their_tokens(client, tenant):
-    other_admin = client.post("/api/v1/members", json={"email": "second@acme.example",
-                                                       "role": "admin"}, headers=tenant.headers)
+    other_admin = client.post(
+        "/api/v1/members",
+        json={"email": "second@acme.example", "role": "admin"},
+        headers=tenant.headers,
+    )
     assert other_admin.status_code == 201
     # The first admin's own token is bound to them; removing them kills it.
     removed = client.delete(f"/api/v1/members/{tenant.admin.public_id}", headers=tenant.headers)

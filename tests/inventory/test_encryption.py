@@ -32,22 +32,32 @@ def raw_database_bytes() -> bytes:
     if not shutil.which("pg_dump"):
         pytest.fail("pg_dump is needed to read the raw PostgreSQL database")
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return subprocess.run(["pg_dump", "--data-only", url], check=True, capture_output=True,
-                          env={**os.environ}).stdout
+    return subprocess.run(
+        ["pg_dump", "--data-only", url], check=True, capture_output=True, env={**os.environ}
+    ).stdout
 
 
 def test_raw_database_holds_no_plaintext_names_or_emails(client, tenant):
     for name, email in PEOPLE:
-        response = client.post("/api/v1/subjects", json={"name": name, "email": email},
-                               headers=tenant.headers)
+        response = client.post(
+            "/api/v1/subjects", json={"name": name, "email": email}, headers=tenant.headers
+        )
         assert response.status_code == 201
-    client.post("/api/v1/members", json={"email": "mia.member@acme.example", "name": "Mia Member"},
-                headers=tenant.headers)
+    client.post(
+        "/api/v1/members",
+        json={"email": "mia.member@acme.example", "name": "Mia Member"},
+        headers=tenant.headers,
+    )
     db.session.commit()
     raw = raw_database_bytes()
     assert len(raw) > 1000
-    for needle in [*(n for pair in PEOPLE for n in pair), "mia.member@acme.example", "Mia Member",
-                   "admin@acme.example", "Ada Admin"]:
+    for needle in [
+        *(n for pair in PEOPLE for n in pair),
+        "mia.member@acme.example",
+        "Mia Member",
+        "admin@acme.example",
+        "Ada Admin",
+    ]:
         for encoding in ("utf-8", "utf-16-le"):
             assert needle.encode(encoding) not in raw, needle
         assert needle.lower().encode() not in raw, needle
@@ -59,8 +69,7 @@ def test_rotation_reencrypts_under_newest_key_and_keeps_lookup(app, client, tena
     from privacy.keys import services as keys
 
     for name, email in PEOPLE:
-        client.post("/api/v1/subjects", json={"name": name, "email": email},
-                    headers=tenant.headers)
+        client.post("/api/v1/subjects", json={"name": name, "email": email}, headers=tenant.headers)
     old_ring = app.extensions["keyring"]
     app.extensions["keyring"] = KeyRing.parse(f"{app.config['DATA_KEYS']},{new_key_entry('k2')}")
     try:
@@ -71,8 +80,9 @@ def test_rotation_reencrypts_under_newest_key_and_keeps_lookup(app, client, tena
         assert keys.pending(Subject) == 0
         assert keys.pending(Member) == 0
         assert {s.key_id for s in db.session.scalars(select(Subject))} == {"k2"}
-        found = client.post("/api/v1/subjects/lookup", json={"email": PEOPLE[1][1]},
-                            headers=tenant.headers)
+        found = client.post(
+            "/api/v1/subjects/lookup", json={"email": PEOPLE[1][1]}, headers=tenant.headers
+        )
         assert found.status_code == 200
         assert found.json["name"] == PEOPLE[1][0]
         assert keys.rotate() == 0

@@ -19,27 +19,35 @@ def count_subjects() -> int:
 
 
 def post_import(client, tenant, body: str | bytes, content_type: str):
-    return client.post("/api/v1/subjects/import", data=body, content_type=content_type,
-                       headers=tenant.headers)
+    return client.post(
+        "/api/v1/subjects/import", data=body, content_type=content_type, headers=tenant.headers
+    )
 
 
 def test_csv_import_creates_subjects_with_holdings(client, tenant):
-    crm = client.post("/api/v1/systems", json={"name": "CRM", "kind": "crm", "region": "eu"},
-                      headers=tenant.headers).json
-    body = ("name,email,external_ref,source,systems\n"
-            "Ana Lima,ana@example.org,c-1,import,CRM\n"
-            "\"Lee, Bo\",BO@example.org,,import,\n"
-            "李小龙,lee@example.cn,c-3,,CRM\n")
+    crm = client.post(
+        "/api/v1/systems",
+        json={"name": "CRM", "kind": "crm", "region": "eu"},
+        headers=tenant.headers,
+    ).json
+    body = (
+        "name,email,external_ref,source,systems\n"
+        "Ana Lima,ana@example.org,c-1,import,CRM\n"
+        '"Lee, Bo",BO@example.org,,import,\n'
+        "李小龙,lee@example.cn,c-3,,CRM\n"
+    )
     response = post_import(client, tenant, body, "text/csv")
     assert response.status_code == 201, response.json
     assert response.json["imported"] == 3
     assert count_subjects() == 3
     assert db.session.scalar(select(func.count()).select_from(Holding)) == 2
-    found = client.post("/api/v1/subjects/lookup", json={"email": "bo@example.org"},
-                        headers=tenant.headers).json
+    found = client.post(
+        "/api/v1/subjects/lookup", json={"email": "bo@example.org"}, headers=tenant.headers
+    ).json
     assert found["name"] == "Lee, Bo"
-    lee = client.post("/api/v1/subjects/lookup", json={"email": "lee@example.cn"},
-                      headers=tenant.headers).json
+    lee = client.post(
+        "/api/v1/subjects/lookup", json={"email": "lee@example.cn"}, headers=tenant.headers
+    ).json
     assert lee["name"] == "李小龙"
     assert lee["systems"] == [crm["id"]]
 
@@ -52,11 +60,13 @@ def test_jsonl_import(client, tenant):
 
 
 def test_one_bad_row_rejects_the_whole_upload_with_a_report(client, tenant):
-    body = ("name,email\n"
-            "Good One,good@example.org\n"
-            ",empty-name@example.org\n"
-            "Bad Mail,not-an-email\n"
-            "Good Two,good2@example.org\n")
+    body = (
+        "name,email\n"
+        "Good One,good@example.org\n"
+        ",empty-name@example.org\n"
+        "Bad Mail,not-an-email\n"
+        "Good Two,good2@example.org\n"
+    )
     response = post_import(client, tenant, body, "text/csv")
     assert response.status_code == 422
     rows = response.json["errors"]["rows"]
@@ -65,12 +75,10 @@ def test_one_bad_row_rejects_the_whole_upload_with_a_report(client, tenant):
 
 
 def test_duplicates_within_upload_and_against_account_are_409(client, tenant):
-    client.post("/api/v1/subjects", json={"name": "Old", "email": "old@example.org"},
-                headers=tenant.headers)
-    body = ("name,email\n"
-            "A,a@example.org\n"
-            "Old Again,OLD@example.org\n"
-            "A Again,a@example.org\n")
+    client.post(
+        "/api/v1/subjects", json={"name": "Old", "email": "old@example.org"}, headers=tenant.headers
+    )
+    body = "name,email\nA,a@example.org\nOld Again,OLD@example.org\nA Again,a@example.org\n"
     response = post_import(client, tenant, body, "text/csv")
     assert response.status_code == 409
     assert [r["line"] for r in response.json["errors"]["rows"]] == [3, 4]
@@ -78,7 +86,10 @@ def test_duplicates_within_upload_and_against_account_are_409(client, tenant):
 
 
 def test_jsonl_bad_lines_and_unknown_fields_are_reported(client, tenant):
-    body = '{"name": "A", "email": "a@example.org"}\nnot json\n[1]\n{"name": "B", "email": "b@example.org", "ssn": "x"}\n'
+    body = (
+        '{"name": "A", "email": "a@example.org"}\nnot json\n[1]\n'
+        '{"name": "B", "email": "b@example.org", "ssn": "x"}\n'
+    )
     response = post_import(client, tenant, body, "application/x-ndjson")
     assert response.status_code == 422
     rows = {r["line"]: r["errors"] for r in response.json["errors"]["rows"]}
@@ -135,24 +146,31 @@ def test_export_jsonl_and_csv_round_trip(client, tenant, other_tenant):
     assert jsonl.status_code == 200
     rows = [json.loads(line) for line in jsonl.get_data(as_text=True).splitlines()]
     assert sorted((r["name"], r["email"]) for r in rows) == [
-        ("Ana Lima", "ana@example.org"), ("Bo Lee", "bo@example.org")]
-    exported = client.get("/api/v1/subjects/export", query_string={"format": "csv"},
-                          headers=tenant.headers)
+        ("Ana Lima", "ana@example.org"),
+        ("Bo Lee", "bo@example.org"),
+    ]
+    exported = client.get(
+        "/api/v1/subjects/export", query_string={"format": "csv"}, headers=tenant.headers
+    )
     assert exported.mimetype == "text/csv"
     reader = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert {r["email"] for r in reader} == {"ana@example.org", "bo@example.org"}
     # Both exports import again into another account as they are.
-    for content, content_type in ((exported.get_data(), "text/csv"),
-                                  (jsonl.get_data(), "application/x-ndjson")):
+    for content, content_type in (
+        (exported.get_data(), "text/csv"),
+        (jsonl.get_data(), "application/x-ndjson"),
+    ):
         again = post_import(client, other_tenant, content, content_type)
         assert again.status_code in (201, 409), again.json
     assert count_subjects() == 4
-    audit = client.get("/api/v1/audit", query_string={"action": "subjects.exported"},
-                       headers=tenant.headers).json
+    audit = client.get(
+        "/api/v1/audit", query_string={"action": "subjects.exported"}, headers=tenant.headers
+    ).json
     assert len(audit["items"]) == 2
 
 
 def test_export_bad_format_is_422(client, tenant):
-    response = client.get("/api/v1/subjects/export", query_string={"format": "xml"},
-                          headers=tenant.headers)
+    response = client.get(
+        "/api/v1/subjects/export", query_string={"format": "xml"}, headers=tenant.headers
+    )
     assert response.status_code == 422

@@ -40,43 +40,65 @@ def test_same_email_in_two_accounts_is_allowed(client, tenant, other_tenant):
 
 def test_lookup_by_email_in_body(client, tenant):
     created = create(client, tenant).json
-    found = client.post("/api/v1/subjects/lookup", json={"email": " zoe.MUELLER@example.org "},
-                        headers=tenant.headers)
+    found = client.post(
+        "/api/v1/subjects/lookup",
+        json={"email": " zoe.MUELLER@example.org "},
+        headers=tenant.headers,
+    )
     assert found.status_code == 200
     assert found.json["id"] == created["id"]
-    missing = client.post("/api/v1/subjects/lookup", json={"email": "nobody@example.org"},
-                          headers=tenant.headers)
+    missing = client.post(
+        "/api/v1/subjects/lookup", json={"email": "nobody@example.org"}, headers=tenant.headers
+    )
     assert missing.status_code == 404
     assert missing.json["status"] == "Not Found"
 
 
 def test_update_changes_email_and_keeps_lookup_working(client, tenant):
     subject = create(client, tenant).json
-    response = client.patch(f"/api/v1/subjects/{subject['id']}",
-                            json={"email": "zoe@new.example", "name": "Zoë M."},
-                            headers=tenant.headers)
+    response = client.patch(
+        f"/api/v1/subjects/{subject['id']}",
+        json={"email": "zoe@new.example", "name": "Zoë M."},
+        headers=tenant.headers,
+    )
     assert response.status_code == 200, response.json
     assert response.json["email"] == "zoe@new.example"
-    assert client.post("/api/v1/subjects/lookup", json={"email": "zoe@new.example"},
-                       headers=tenant.headers).status_code == 200
-    assert client.post("/api/v1/subjects/lookup", json={"email": "zoe.mueller@example.org"},
-                       headers=tenant.headers).status_code == 404
+    assert (
+        client.post(
+            "/api/v1/subjects/lookup", json={"email": "zoe@new.example"}, headers=tenant.headers
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/api/v1/subjects/lookup",
+            json={"email": "zoe.mueller@example.org"},
+            headers=tenant.headers,
+        ).status_code
+        == 404
+    )
 
 
 def test_update_to_an_email_already_taken_is_409(client, tenant):
     create(client, tenant)
     second = create(client, tenant, email="b@example.org").json
-    response = client.patch(f"/api/v1/subjects/{second['id']}",
-                            json={"email": "zoe.mueller@example.org"}, headers=tenant.headers)
+    response = client.patch(
+        f"/api/v1/subjects/{second['id']}",
+        json={"email": "zoe.mueller@example.org"},
+        headers=tenant.headers,
+    )
     assert response.status_code == 409
 
 
 def test_delete_then_404(client, tenant):
     subject = create(client, tenant).json
-    assert client.delete(f"/api/v1/subjects/{subject['id']}",
-                         headers=tenant.headers).status_code == 204
-    assert client.get(f"/api/v1/subjects/{subject['id']}",
-                      headers=tenant.headers).status_code == 404
+    assert (
+        client.delete(f"/api/v1/subjects/{subject['id']}", headers=tenant.headers).status_code
+        == 204
+    )
+    assert (
+        client.get(f"/api/v1/subjects/{subject['id']}", headers=tenant.headers).status_code == 404
+    )
 
 
 def test_cursor_pagination_walks_every_subject_once(client, tenant):
@@ -96,24 +118,30 @@ def test_cursor_pagination_walks_every_subject_once(client, tenant):
 
 
 def test_bad_cursor_is_422(client, tenant):
-    response = client.get("/api/v1/subjects", query_string={"cursor": "garbage!"},
-                          headers=tenant.headers)
+    response = client.get(
+        "/api/v1/subjects", query_string={"cursor": "garbage!"}, headers=tenant.headers
+    )
     assert response.status_code == 422
 
 
 def test_systems_and_holdings(client, tenant):
-    crm = client.post("/api/v1/systems", json={"name": "CRM", "kind": "crm", "region": "eu"},
-                      headers=tenant.headers)
+    crm = client.post(
+        "/api/v1/systems",
+        json={"name": "CRM", "kind": "crm", "region": "eu"},
+        headers=tenant.headers,
+    )
     assert crm.status_code == 201, crm.json
     crm_id = crm.json["id"]
     subject = create(client, tenant, systems=[crm_id]).json
     assert subject["systems"] == [crm_id]
     other = create(client, tenant, email="x@example.org").json
-    held = client.get("/api/v1/subjects", query_string={"system": crm_id},
-                      headers=tenant.headers).json
+    held = client.get(
+        "/api/v1/subjects", query_string={"system": crm_id}, headers=tenant.headers
+    ).json
     assert [s["id"] for s in held["items"]] == [subject["id"]]
-    cleared = client.patch(f"/api/v1/subjects/{subject['id']}", json={"systems": []},
-                           headers=tenant.headers)
+    cleared = client.patch(
+        f"/api/v1/subjects/{subject['id']}", json={"systems": []}, headers=tenant.headers
+    )
     assert cleared.json["systems"] == []
     assert other["systems"] == []
 
