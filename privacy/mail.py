@@ -1,0 +1,212 @@
+"""Outgoing mail: SMTP when SMTP_URL is set, otherwise .eml files in the outbox folder."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import secrets
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from email.utils import getaddresses
+from email.utils import make_msgid
+from email.utils import parseaddr
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import parse_qs
+from urllib.parse import unquote
+from urllib.parse import urlsplit
+
+from celery import shared_task
+from flask import current_app
+from flask import render_template
+from jinja2 import TemplateNotFound
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class Attachment(NamedTuple):
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to deliver, parsed from SMTP_URL (see smtp_settings())."""
+
+    host: str
+    port: int
+    implicit_tls: bool = False
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def smtp_settings(url: str) -> SmtpSettings:
+    """Parse `smtp://[user:pass@]host[:port][?starttls=1&timeout=30]` or `smtps://...`.
+
+    User and password are URL-decoded. Raises ValueError for other schemes and for
+    credentials that would cross the network unencrypted (allowed only to a loopback relay).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ValueError("SMTP_URL must look like smtp://host:587?starttls=1 or smtps://host:465")
+    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    implicit_tls = parts.scheme == "smtps"
+    starttls = not implicit_tls and query.get("starttls", "").lower() in _TRUE
+    default_port = 465 if implicit_tls else 587 if starttls else 25
+    settings = SmtpSettings(
+        host=parts.hostname,
+        port=parts.port or default_port,
+        implicit_tls=implicit_tls,
+        starttls=starttls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=float(query.get("timeout", DEFAULT_TIMEOUT)),
+    )
+    if settings.username and not (implicit_tls or starttls) and not _is_loopback(settings.host):
+        raise ValueError("SMTP_URL has credentials but no TLS: use smtps:// or ?starttls=1")
+    return settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def send(
+    to: str | list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    *,
+    attachments: Iterable[Attachment | tuple] | None = None,
+) -> str:
+    """Send one message to `to` (addresses, optionally with display names); return its Message-ID.
+
+    Delivers over SMTP when SMTP_URL is configured, else writes an .eml file into OUTBOX_PATH.
+    Raises ValueError for malformed addresses or header values, smtplib/OS errors on delivery.
+    """
+    config = current_app.config
+    recipients = [to] if isinstance(to, str) else list(to)
+    envelope_to = [address for _name, address in getaddresses(recipients)]
+    if not envelope_to or any("@" not in address for address in envelope_to):
+        raise ValueError("every recipient needs an e-mail address")
+    sender = parseaddr(config["MAIL_FROM"])[1]
+    if "@" not in sender:
+        raise ValueError("MAIL_FROM must be an e-mail address")
+
+    message = EmailMessage()
+    message["From"] = config["MAIL_FROM"]
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message_id = make_msgid(domain=sender.rpartition("@")[2])
+    message["Message-ID"] = message_id
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for item in attachments or ():
+        attachment = Attachment(*item)
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+        )
+
+    if config.get("SMTP_URL"):
+        _deliver_smtp(message, sender, envelope_to, smtp_settings(config["SMTP_URL"]))
+        logger.info("mail %s sent over SMTP to %d recipient(s)", message_id, len(envelope_to))
+    else:
+        _write_outbox(message, Path(config["OUTBOX_PATH"]))
+        logger.info(
+            "mail %s written to the outbox for %d recipient(s)", message_id, len(envelope_to)
+        )
+    return message_id
+
+
+def _deliver_smtp(
+    message: EmailMessage, sender: str, recipients: list[str], settings: SmtpSettings
+) -> None:
+    context = ssl.create_default_context()
+    if settings.implicit_tls:
+        client = smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=settings.timeout, context=context
+        )
+    else:
+        client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    with client:
+        if settings.starttls:
+            client.starttls(context=context)
+        if settings.username:
+            client.login(settings.username, settings.password or "")
+        refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
+    if refused:
+        # Others already have it, so a retry would duplicate; report and carry on.
+        logger.warning("mail %s refused for %d recipient(s)", message["Message-ID"], len(refused))
+
+
+def _write_outbox(message: EmailMessage, folder: Path) -> Path:
+    """Write atomically; the UTC timestamp first so `ls` lists the outbox in sending order."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = folder / f"{stamp}-{secrets.token_hex(4)}.eml"
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(message.as_bytes())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    return path
+
+
+def render_and_send(to: str | list[str], subject: str, template_base: str, **context) -> str:
+    """Render templates/mail/<template_base>.txt (and .html when it exists) and send it."""
+    text = render_template(f"mail/{template_base}.txt", **context)
+    html_name = f"mail/{template_base}.html"
+    try:
+        html = render_template(html_name, **context)
+    except TemplateNotFound as exc:
+        if exc.name != html_name:
+            raise
+        html = None
+    return send(to, subject, text, html)
+
+
+@shared_task(
+    name="mail.send",
+    autoretry_for=(
+        smtplib.SMTPServerDisconnected,
+        smtplib.SMTPConnectError,
+        ConnectionError,
+        TimeoutError,
+    ),
+    retry_backoff=True,
+    max_retries=5,
+    acks_late=True,
+)
+def send_task(to: str | list[str], subject: str, text: str, html: str | None = None) -> str:
+    """send() from a worker; retried with backoff only when the connection fails."""
+    return send(to, subject, text, html)
