@@ -29,6 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
     config.check_production(app.config)
     app.instance_path = app.config["INSTANCE_PATH"]
+    app.json.sort_keys = False  # fields in the order the schemas declare them
 
     logs.configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     app.extensions["keyring"] = KeyRing.parse(app.config["DATA_KEYS"])

@@ -192,6 +192,8 @@ def load(root: Path) -> dict:
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
         "beat_schedule_filename": str(instance / "celerybeat-schedule"),
+        # Keep the service's own log handler (text or JSON, request ids) in the worker too.
+        "worker_hijack_root_logger": False,
     }
     if broker_url.startswith("filesystem"):
         # One folder for both directions: producers and the worker share the queue.
@@ -239,7 +241,6 @@ def load(root: Path) -> dict:
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "/docs",
         "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
-        "JSON_SORT_KEYS": False,
     }
 
 

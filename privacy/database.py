@@ -167,9 +167,9 @@ def _encrypt_pair(
 M = TypeVar("M")
 
 
-def for_account(model: type[M], account) -> Select:
-    """The one way to query tenant rows: a select already limited to `account`."""
-    return select(model).where(model.account_id == account.id)
+def for_account(model: type[M], account, *columns) -> Select:
+    """The one way to query tenant rows: a select (of `columns`, or whole rows) of `account`'s."""
+    return select(*(columns or (model,))).select_from(model).where(model.account_id == account.id)
 
 
 def get_for_account(model: type[M], public_id: uuid.UUID, account) -> M:

@@ -214,3 +214,16 @@ def test_unknown_ids_and_non_uuid_paths_are_404(client, tenant):
 
 def test_wrong_method_is_405_in_the_error_shape(client, tenant):
     assert_error_shape(client.put("/api/v1/subjects", json={}, headers=tenant.headers), 405)
+
+
+def test_tenant_rows_are_only_queried_through_the_account_helper():
+    from privacy import ROOT
+
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "privacy").rglob("*.py")
+        if path.name != "database.py"
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "account_id ==" in line
+    ]
+    assert offenders == []

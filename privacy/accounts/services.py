@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlalchemy import select
 from sqlalchemy import update
 
 from privacy.accounts.models import MEMBER_INDEX_SCOPE
@@ -99,9 +98,7 @@ def add_member(
 
 def _admin_count(account: Account) -> int:
     return db.session.scalar(
-        select(func.count())
-        .select_from(Member)
-        .where(Member.account_id == account.id, Member.role == "admin")
+        for_account(Member, account, func.count()).where(Member.role == "admin")
     )
 
 

@@ -11,7 +11,6 @@ from dataclasses import field
 import marshmallow as ma
 from sqlalchemy import delete
 from sqlalchemy import insert
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from privacy.accounts.models import Account
@@ -330,9 +329,7 @@ def import_subjects(
     for start in range(0, len(indexes), IMPORT_CHUNK):
         chunk = indexes[start : start + IMPORT_CHUNK]
         for taken in db.session.scalars(
-            select(Subject.email_index).where(
-                Subject.account_id == account.id, Subject.email_index.in_(chunk)
-            )
+            for_account(Subject, account, Subject.email_index).where(Subject.email_index.in_(chunk))
         ):
             report.add(seen[taken], {"email": [DUPLICATE_EMAIL]}, conflict=True)
     if report.rows:
