@@ -116,6 +116,9 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL is crash-safe for the application; only an OS crash or power loss
+        # may drop the last commits. The embedded default trades that for fewer fsyncs.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         # Deleted rows are overwritten, not left in free pages of the file.
         cursor.execute("PRAGMA secure_delete=ON")

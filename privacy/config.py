@@ -78,7 +78,7 @@ SETTINGS: list[tuple[str, str, str]] = [
     ),
     (
         "PRIVACY_WEB_THREADS",
-        "`1`",
+        "`4`",
         "threads per gunicorn worker (`WEB_CONCURRENCY` sets workers, default 2)",
     ),
     ("PRIVACY_LOG_FORMAT", "`text` (`json` in production)", "`text` or `json`"),
@@ -213,7 +213,12 @@ def load(root: Path) -> dict:
         "DATA_KEYS": keys["PRIVACY_DATA_KEYS"],
         "INDEX_KEY": keys["PRIVACY_INDEX_KEY"],
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            # No pre-ping: it costs a round trip on every request; a connection the server
+            # dropped fails one request, is discarded, and the pool reconnects.
+            "pool_recycle": 1800,
+            "hide_parameters": True,
+        },
         "CELERY": celery,
         "BROKER_FOLDER": str(broker_folder),
         "STORAGE_URL": storage_url,

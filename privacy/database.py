@@ -13,9 +13,11 @@ from sqlalchemy import ForeignKey
 from sqlalchemy import LargeBinary
 from sqlalchemy import Select
 from sqlalchemy import String
+from sqlalchemy import Table
 from sqlalchemy import Uuid
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import declared_attr
 from sqlalchemy.orm import mapped_column
@@ -103,7 +105,7 @@ class EncryptedContactMixin:
     def reencrypt(self) -> None:
         """Re-encrypt under the current key (rotation); the blind index does not change."""
         name, email = self._contact()
-        self.name_ct, self.email_ct, self.key_id = _encrypt_pair(
+        self.name_ct, self.email_ct, self.key_id = encrypt_contact(
             self.__tablename__, self.public_id, name, email
         )
 
@@ -144,7 +146,7 @@ def contact_columns(
     table: str, public_id: uuid.UUID, *, name: str, email: str, index_scope: str
 ) -> dict:
     """Column values of an encrypted contact; also used by bulk inserts that skip the ORM."""
-    name_ct, email_ct, key_id = _encrypt_pair(table, public_id, name, email)
+    name_ct, email_ct, key_id = encrypt_contact(table, public_id, name, email)
     return {
         "name_ct": name_ct,
         "email_ct": email_ct,
@@ -153,7 +155,7 @@ def contact_columns(
     }
 
 
-def _encrypt_pair(
+def encrypt_contact(
     table: str, public_id: uuid.UUID, name: str, email: str
 ) -> tuple[bytes, bytes, str]:
     ring = current_app.extensions["keyring"]
@@ -162,6 +164,44 @@ def _encrypt_pair(
         ring.encrypt(email, _aad(table, public_id, "email")),
         ring.current_id,
     )
+
+
+def bulk_insert(table: Table, rows: list[dict], *, return_ids: bool = False) -> list[int]:
+    """Insert many rows in the session's transaction as fast as the database allows.
+
+    PostgreSQL gets COPY (several times faster than multi-row INSERTs), with ids drawn from
+    the table's sequence first when `return_ids`; other databases get executemany, or
+    INSERT ... RETURNING. Column defaults are not applied: `rows` must carry every value.
+    Returns the new ids in the order of `rows` when `return_ids`, else [].
+    """
+    if not rows:
+        return []
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        if not return_ids:
+            connection.execute(table.insert(), rows)
+            return []
+        statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        return list(connection.execute(statement, rows).scalars())
+    ids: list[int] = []
+    if return_ids:
+        ids = list(
+            connection.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                    "FROM generate_series(1, :count)"
+                ),
+                {"table": table.name, "count": len(rows)},
+            ).scalars()
+        )
+        rows = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
+    columns = list(rows[0])
+    names = ", ".join(f'"{name}"' for name in columns)
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
+    return ids
 
 
 M = TypeVar("M")

@@ -4,7 +4,9 @@ import os
 
 bind = os.environ.get("PRIVACY_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("PRIVACY_WEB_THREADS", "1"))
+# gthread workers keep client connections alive (sync workers close each one).
+worker_class = "gthread"
+threads = int(os.environ.get("PRIVACY_WEB_THREADS", "4"))
 timeout = 120
 # gunicorn's own access log would print the raw path, query string and client address:
 # personal data. The app logs each request itself (route pattern, status, time, request id).

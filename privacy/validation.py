@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from email_validator import EmailNotValidError
 from email_validator import validate_email
 
 MAX_EMAIL = 254
 MAX_NAME = 200
+MAX_EXTERNAL_REF = 200
+MAX_SOURCE = 100
+MAX_SYSTEMS = 100
+
+# The plain ASCII shape almost every real address has: dot-atom local part, LDH labels, an
+# alphabetic TLD. Anything else (quoted parts, IDNA, odd lengths) goes to email-validator.
+_ASCII_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 
 
 def normalize_email(value: str) -> str:
@@ -18,10 +31,18 @@ def normalize_email(value: str) -> str:
     """
     if not isinstance(value, str) or not value.strip():
         raise ValueError("E-mail is required.")
+    value = value.strip()
     if len(value) > MAX_EMAIL:
         raise ValueError(f"E-mail is longer than {MAX_EMAIL} characters.")
+    if _ASCII_EMAIL.fullmatch(value):
+        local, _, domain = value.rpartition("@")
+        domain = domain.lower()
+        # Every special-use name is a single label, so the last label decides.
+        special = "xn--" in domain or domain.rpartition(".")[2] in _SPECIAL_USE
+        if len(local) <= 64 and len(domain) <= 253 and not special:
+            return value.lower()
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        result = validate_email(value, check_deliverability=False)
     except EmailNotValidError:
         raise ValueError("Not a valid e-mail address.") from None
     # Providers treat local parts case-insensitively in practice; one person, one index value.

@@ -11,9 +11,12 @@ from privacy.schemas import NameField
 from privacy.schemas import PageArgsSchema
 from privacy.schemas import StrictSchema
 from privacy.schemas import page_schema
+from privacy.validation import MAX_EXTERNAL_REF
+from privacy.validation import MAX_SOURCE
+from privacy.validation import MAX_SYSTEMS
 
-_ref = ma.validate.Length(min=1, max=200)
-_source = ma.validate.Length(min=1, max=100)
+_ref = ma.validate.Length(min=1, max=MAX_EXTERNAL_REF)
+_source = ma.validate.Length(min=1, max=MAX_SOURCE)
 
 
 class SubjectSchema(ma.Schema):
@@ -36,7 +39,7 @@ class SubjectCreateSchema(StrictSchema):
     external_ref = ma.fields.String(load_default=None, allow_none=True, validate=_ref)
     source = ma.fields.String(load_default=None, allow_none=True, validate=_source)
     systems = ma.fields.List(
-        ma.fields.UUID(), load_default=list, validate=ma.validate.Length(max=100)
+        ma.fields.UUID(), load_default=list, validate=ma.validate.Length(max=MAX_SYSTEMS)
     )
 
 
@@ -45,26 +48,12 @@ class SubjectUpdateSchema(StrictSchema):
     email = EmailField()
     external_ref = ma.fields.String(allow_none=True, validate=_ref)
     source = ma.fields.String(allow_none=True, validate=_source)
-    systems = ma.fields.List(ma.fields.UUID(), validate=ma.validate.Length(max=100))
+    systems = ma.fields.List(ma.fields.UUID(), validate=ma.validate.Length(max=MAX_SYSTEMS))
 
     @ma.validates_schema
     def _not_empty(self, data, **kwargs):
         if not data:
             raise ma.ValidationError("Give at least one field to change.", "_schema")
-
-
-class SubjectImportRowSchema(StrictSchema):
-    """One row of a bulk import; systems are named by id or by name."""
-
-    name = NameField(required=True)
-    email = EmailField(required=True)
-    external_ref = ma.fields.String(load_default=None, allow_none=True, validate=_ref)
-    source = ma.fields.String(load_default=None, allow_none=True, validate=_source)
-    systems = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Length(min=1, max=200)),
-        load_default=list,
-        validate=ma.validate.Length(max=100),
-    )
 
 
 class LookupSchema(StrictSchema):
