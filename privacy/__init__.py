@@ -1,131 +1,15 @@
-"""The privacy service: create_app() builds the Flask app from configuration."""
+"""The privacy service. Kept light: the log scrubber (privacy.scrubber) is used as a library
+by programs that have no Flask, so importing this package must not import the web stack."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from werkzeug.middleware.proxy_fix import ProxyFix
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(overrides: dict | None = None) -> Flask:
-    """Config -> extensions -> blueprints -> errors -> commands; `overrides` beat the env."""
-    from privacy import config
-    from privacy import errors
-    from privacy import logs
-    from privacy.crypto import BlindIndex
-    from privacy.crypto import KeyRing
-    from privacy.extensions import api
-    from privacy.extensions import celery_init_app
-    from privacy.extensions import db
-    from privacy.extensions import migrate
+def create_app(overrides: dict | None = None):
+    """Build the Flask app; see privacy.app.create_app."""
+    from privacy.app import create_app as build
 
-    app = Flask(__name__, template_folder=str(ROOT / "templates"))
-    app.config.update(config.load(ROOT))
-    app.config.update(overrides or {})
-    config.check_production(app.config)
-    app.instance_path = app.config["INSTANCE_PATH"]
-    app.json.sort_keys = False  # fields in the order the schemas declare them
-
-    logs.configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
-    app.extensions["keyring"] = KeyRing.parse(app.config["DATA_KEYS"])
-    app.extensions["blind_index"] = BlindIndex.parse(app.config["INDEX_KEY"])
-
-    if app.config["PROXY_HOPS"]:
-        hops = app.config["PROXY_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
-    api.init_app(app)
-    _document_security(api)
-    celery_init_app(app)
-
-    logs.init_request_ids(app)
-    _enforce_https(app)
-    _register_blueprints(app, api)
-    app.register_error_handler(errors.AppError, errors.handle_http_exception)
-    _register_commands(app)
-    return app
-
-
-def _document_security(api) -> None:
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "API token prv_..."}
-    )
-    api.spec.options["security"] = [{"bearerAuth": []}]
-
-
-def _enforce_https(app: Flask) -> None:
-    from flask import redirect
-    from flask import request
-
-    if not app.config["FORCE_HTTPS"]:
-        return
-
-    @app.before_request
-    def require_https():
-        # Health probes come from the load balancer over plain HTTP inside the network.
-        if not request.is_secure and request.endpoint not in {"health.healthz", "health.readyz"}:
-            return redirect(request.url.replace("http://", "https://", 1), code=308)
-        return None
-
-    @app.after_request
-    def hsts(response):
-        response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-        return response
-
-
-def _register_blueprints(app: Flask, api) -> None:
-    from privacy import health
-    from privacy.accounts import routes as accounts_routes
-    from privacy.audit import routes as audit_routes
-    from privacy.inventory import routes as inventory_routes
-
-    app.register_blueprint(health.bp)
-    api.register_blueprint(accounts_routes.bp)
-    api.register_blueprint(inventory_routes.bp)
-    api.register_blueprint(audit_routes.bp)
-
-
-def _register_commands(app: Flask) -> None:
-    from privacy.accounts import cli as accounts_cli
-    from privacy.audit import cli as audit_cli
-    from privacy.keys import cli as keys_cli
-
-    app.cli.add_command(accounts_cli.accounts)
-    app.cli.add_command(audit_cli.audit)
-    app.cli.add_command(keys_cli.keys)
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record):
-    """SQLite: enforce foreign keys, WAL for concurrent readers, wait instead of failing on locks.
-
-    isolation_level=None plus an explicit BEGIN (below) lets SQLAlchemy manage transactions
-    and SAVEPOINTs, which the driver's own transaction handling breaks.
-    """
-    import sqlite3
-
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # With WAL, NORMAL is crash-safe for the application; only an OS crash or power loss
-        # may drop the last commits. The embedded default trades that for fewer fsyncs.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        # Deleted rows are overwritten, not left in free pages of the file.
-        cursor.execute("PRAGMA secure_delete=ON")
-        cursor.close()
-
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin(conn):
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
+    return build(overrides)

@@ -1,0 +1,585 @@
+"""Person names in log lines: by structure (keys, log formats, phrases), by script, and by NER.
+
+Structure finds most names in logs: the value of `user=`, `"customer": "..."`, the remote
+user of an access log, `for <name>` in a message. spaCy's NER runs only on lines where a
+capitalized word pair is left unexplained, batched, with every other pipe disabled.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from presidio_analyzer import EntityRecognizer
+from presidio_analyzer import RecognizerResult
+
+PERSON = "PERSON"
+
+# Keys whose value is a person even when it looks like a handle (dots, underscores, digits).
+STRONG_KEYS = {
+    "user",
+    "username",
+    "user_name",
+    "login",
+    "customer",
+    "holder",
+    "cardholder",
+    "card_holder",
+    "account_holder",
+    "accountholder",
+    "debtor",
+    "creditor",
+    "beneficiary",
+    "payee",
+    "payer",
+    "recipient",
+    "sender",
+    "author",
+    "owner",
+    "assignee",
+    "reporter",
+    "requester",
+    "member",
+    "employee",
+    "patient",
+    "applicant",
+    "signer",
+    "remote_user",
+    "customer_name",
+    "full_name",
+    "fullname",
+    "display_name",
+    "displayname",
+    "billing_name",
+    "shipping_name",
+    "first_name",
+    "firstname",
+    "last_name",
+    "lastname",
+    "given_name",
+    "family_name",
+    "surname",
+    "contact_name",
+    "nickname",
+    "buyer",
+    "passenger",
+    "guest",
+    "addressee",
+    "attendee",
+    "driver",
+    "client_name",
+    "user_display_name",
+}
+# Keys whose value is a person only when it is shaped like a natural name.
+WEAK_KEYS = {"name", "subject", "contact", "q", "query", "search", "client", "value"}
+_KEY_ALTERNATION = "|".join(sorted(STRONG_KEYS | WEAK_KEYS, key=len, reverse=True))
+
+# "key": "value" (JSON, Python reprs), key=value / key="value" (logfmt, query strings).
+_QUOTED = r"(?P<q>[\"'])(?P<qv>(?:\\.|(?!(?P=q)).){1,120}?)(?P=q)"
+KEYS = frozenset(STRONG_KEYS | WEAK_KEYS)
+# Two stages, for speed: any `key=` / `"key":` / `key "` first, then the value after a known key.
+KEY_CANDIDATE = re.compile(
+    r"(?<![\w.-])[\"']?(?P<key>[A-Za-z_]\w{0,30})[\"']?(?:\s*[:=]\s*|\s+(?=[\"']))"
+)
+VALUE = re.compile(_QUOTED + r"|(?P<uv>[^\s\"',;&()\[\]{}<>|]{1,80})")
+# A logfmt value left unquoted may run on over capitalized words: customer=Matthew O'Donnell
+_CONTINUATION = re.compile(r"(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3}(?=\s+[A-Z]))(?![\w.]*=))+")
+
+# Access logs: `IP - user [date]` (nginx, apache) where user is not "-".
+ACCESS_USER = re.compile(r"^\S+ \S+ (?P<user>[^\s\[\]\"-][^\s\[\]\"]{0,63}) \[")
+# sshd and friends: "for invalid user NAME from", "for NAME from", "user NAME".
+SSH_USER = re.compile(r"\bfor (?:invalid |illegal )?(?:user )?(?P<user>[\w.@-]{2,64}) from ")
+
+_L = r"(?:[^\W\d_]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f])"  # letters and their marks
+LETTER_WORD = re.compile(_L + r"+(?:['’.-]" + _L + r"+)*\.?")
+NON_LATIN = re.compile(
+    r"[\u0370-\u03ff\u0400-\u04ff\u0530-\u058f\u0590-\u05ff\u0600-\u06ff\u0900-\u097f"
+    r"\u0980-\u09ff\u0e00-\u0e7f\u10a0-\u10ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    r"\uac00-\ud7af]"
+)
+# Runs of non-Latin letters (one to four words): almost always a name in a log line.
+NON_LATIN_RUN = re.compile(
+    r"(?<![\w])(?:" + _L + r"*" + NON_LATIN.pattern + _L + r"*)"
+    r"(?:[ ·・ʼ'](?:" + _L + r"*" + NON_LATIN.pattern + _L + r"*)){0,3}"
+)
+# Words that end a name in running text.
+CONNECTORS = (
+    "to",
+    "from",
+    "for",
+    "and",
+    "or",
+    "by",
+    "at",
+    "on",
+    "in",
+    "with",
+    "of",
+    "the",
+    "is",
+    "was",
+    "has",
+    "had",
+    "via",
+    "not",
+    "rejected",
+    "declined",
+    "failed",
+)
+_WORD = r"(?!(?:" + "|".join(CONNECTORS) + r")(?![\w']))" + _L + r"(?:" + _L + r"|['’.-])*(?![\w])"
+NAME_RUN = _WORD + r"(?:,? " + _WORD + r"){0,3}"
+# Phrases that introduce a person in free text.
+PHRASE = re.compile(
+    r"(?:\b(?:for|to|from|by|[Cc]ustomer|[Uu]ser|[Hh]older|expected|[Dd]ear|[Hh]i|[Hh]ello|"
+    r"[Cc]ontact|[Cc]ardholder|[Aa]ssignee|[Oo]wner|[Mm]ember|[Pp]atient|signed by|"
+    r"created by|approved by|account of|profile of|details of|data of|on behalf of)\s+"
+    r"|\((?:customer|user) )"
+    r"(?P<name>" + NAME_RUN + r")"
+)
+# A name opening a message: "Ana Lima updated billing details".
+NAME_THEN_VERB = re.compile(
+    r"(?:^|[\"':>] ?)(?P<name>" + NAME_RUN + r") (?:updated|changed|requested|logged|signed|"
+    r"deleted|created|reset|verified|confirmed|cancell?ed|placed|submitted|uploaded|"
+    r"downloaded|viewed|opened|booked|paid|subscribed|unsubscribed|registered|joined|left)\b"
+)
+# `user NAME not found` and similar authentication messages (Apache, PAM).
+USER_STATUS = re.compile(
+    r"\buser '?(?P<user>[\w.@-]{2,64})'? (?:not found|does not exist|unknown|is locked|"
+    r"locked out|denied|authentication failure)"
+)
+# Quoted literals and tuple items (SQL, reprs): 'Ana Lima', "Brittany Aguilar", (1, Ana Lima, ..)
+LITERAL = re.compile(
+    r"(?:(?P<q>[\"'])(?P<qv>" + NAME_RUN + r")(?P=q)|(?<=[(,] )(?P<tv>" + NAME_RUN + r")(?=,|\)))"
+)
+JSON_ESCAPED = re.compile(r"\\u[0-9a-fA-F]{4}")
+CAPITAL_PAIR = re.compile(r"\b[A-Z][a-z'’-]+(?: [A-Z]\.)? [A-Z][a-zA-Z'’-]+")
+
+# Values that are never people, whatever the key says.
+NOT_NAMES = {
+    "-",
+    "null",
+    "none",
+    "nil",
+    "true",
+    "false",
+    "unknown",
+    "anonymous",
+    "admin",
+    "root",
+    "system",
+    "guest",
+    "test",
+    "user",
+    "users",
+    "customer",
+    "service",
+    "default",
+    "n/a",
+    "na",
+    "undefined",
+    "nobody",
+    "daemon",
+    "www-data",
+    "postgres",
+    "ubuntu",
+    "ec2-user",
+    "api",
+    "bot",
+    "worker",
+    "scheduler",
+    "cron",
+    "celery",
+    "nginx",
+    "redis",
+    "mysql",
+    "backup",
+    "support",
+    "billing",
+    "info",
+    "debug",
+    "warning",
+    "error",
+    "ok",
+    "success",
+    "failed",
+    "app",
+    "web",
+    "deploy",
+    "git",
+    "jenkins",
+    "ci",
+    "prod",
+    "staging",
+    "readonly",
+    "replica",
+    "replicator",
+    "monitor",
+    "metrics",
+    "grafana",
+    "prometheus",
+    "svc",
+    "sa",
+    "operator",
+}
+TECH_WORDS = {
+    "service",
+    "server",
+    "client",
+    "worker",
+    "queue",
+    "task",
+    "job",
+    "request",
+    "response",
+    "error",
+    "exception",
+    "timeout",
+    "payment",
+    "invoice",
+    "order",
+    "account",
+    "session",
+    "token",
+    "cache",
+    "database",
+    "db",
+    "api",
+    "http",
+    "https",
+    "json",
+    "sql",
+    "id",
+    "uuid",
+    "retry",
+    "retrying",
+    "failed",
+    "success",
+    "update",
+    "updated",
+    "created",
+    "deleted",
+    "the",
+    "a",
+    "an",
+    "of",
+    "and",
+    "or",
+    "in",
+    "on",
+    "at",
+    "with",
+    "is",
+    "was",
+    "not",
+    "no",
+    "invalid",
+    "unknown",
+    "billing",
+    "address",
+    "profile",
+    "password",
+    "email",
+    "phone",
+    "card",
+    "iban",
+    "user",
+    "customer",
+    "name",
+    "login",
+    "logout",
+    "signup",
+    "event",
+    "page",
+    "status",
+    "code",
+    "message",
+    "level",
+    "info",
+    "warn",
+    "debug",
+    "trace",
+    "get",
+    "post",
+    "put",
+    "delete",
+    "patch",
+    "true",
+    "false",
+    "null",
+    "none",
+    "new",
+    "old",
+    "connection",
+    "host",
+    "port",
+    "file",
+    "path",
+    "line",
+    "module",
+    "class",
+    "method",
+    "version",
+    "release",
+    "build",
+    "deploy",
+    "health",
+    "check",
+    "ready",
+    "started",
+    "stopped",
+    "completed",
+    "processing",
+    "processed",
+    "pending",
+    "done",
+    "sent",
+    "received",
+    "mismatch",
+    "verification",
+    "declined",
+    "approved",
+    "closed",
+    "opened",
+    "report",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "utc",
+    "gmt",
+    "ms",
+    "s",
+    "min",
+    "mb",
+    "kb",
+    "gb",
+    "seconds",
+}
+
+
+@cache
+def first_names() -> frozenset[str]:
+    """Lower-case given names from gender-guesser's name dictionary (about 48,000 names
+    from many countries), minus words that are common in logs."""
+    import gender_guesser.detector
+
+    names = gender_guesser.detector.Detector(case_sensitive=False).names
+    return frozenset(n for n in names if len(n) > 2) - TECH_WORDS - NOT_NAMES
+
+
+def _words(value: str) -> list[str]:
+    return [w for w in re.split(r"[\s+]+", value) if w]
+
+
+def natural_name(value: str) -> bool:
+    """1 to 5 words of letters, like "Ana Lima", "Lyons, Te Ariki", "P. Simpson", "李小龙"."""
+    value = value.replace("%2C", ",").replace("\\u", "u")
+    words = _words(value.replace(",", " "))
+    if not 1 <= len(words) <= 5:
+        return False
+    if any(not LETTER_WORD.fullmatch(w) for w in words):
+        return False
+    lowered = [w.lower().rstrip(".") for w in words]
+    if all(w in TECH_WORDS or w in NOT_NAMES for w in lowered):
+        return False
+    if len(words) == 1:
+        word = words[0]
+        # One word: a capitalized given name, or non-Latin script.
+        return bool(NON_LATIN.search(word)) or (
+            word[:1].isupper() and word[1:].islower() and word.lower() in first_names()
+        )
+    if all(w.islower() for w in words):
+        return lowered[0] in first_names() or lowered[-1] in first_names()
+    return not any(_camel(w) for w in words)
+
+
+def _camel(word: str) -> bool:
+    return sum(c.isupper() for c in word[1:]) > 0 and not word.isupper() and "-" not in word
+
+
+def handle_like(value: str) -> bool:
+    """A username: jade.armstrong, ines_macedo, neil69, vdominguez (no spaces, mostly letters)."""
+    if not 2 <= len(value) <= 64 or " " in value or "@" in value or "%40" in value:
+        return False
+    if value.lower() in NOT_NAMES or value.lower() in TECH_WORDS:
+        return False
+    letters = sum(c.isalpha() for c in value)
+    if letters < 2 or letters < len(value) * 0.6:
+        return False
+    if re.fullmatch(r"[0-9a-fA-F-]{8,}", value):  # hex ids, uuids
+        return False
+    return bool(re.fullmatch(r"[^\W_][\w.'’-]*", value))
+
+
+class NameStructureRecognizer(EntityRecognizer):
+    """PERSON by where a value stands: keys, access-log user fields, phrases, non-Latin runs."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[PERSON], name="NameStructureRecognizer")
+
+    def load(self) -> None:
+        first_names()
+
+    def analyze(self, text, entities=None, nlp_artifacts=None):
+        return self.scan(text)
+
+    def scan(self, text: str) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+
+        def add(start: int, end: int, score: float) -> None:
+            if end > start:
+                results.append(RecognizerResult(PERSON, start, end, score))
+
+        for candidate in KEY_CANDIDATE.finditer(text):
+            key = candidate.group("key").lower()
+            if key not in KEYS:
+                continue
+            match = VALUE.match(text, candidate.end())
+            if match is None:
+                continue
+            spaced = "=" not in candidate.group() and ":" not in candidate.group()
+            if match.group("qv") is not None:
+                value, start = match.group("qv"), match.start("qv")
+            elif spaced:  # `user 'J. Mellor'` yes, `login attempt` no
+                continue
+            else:
+                value, start = match.group("uv"), match.start("uv")
+                tail = _CONTINUATION.match(text, match.end("uv"))
+                if tail and value[:1].isupper():
+                    value = text[start : tail.end()]
+            value_clean = value.strip()
+            start += len(value) - len(value.lstrip())
+            decoded = value_clean.replace("+", " ")
+            if "%" in decoded:
+                from urllib.parse import unquote
+
+                decoded = unquote(decoded)
+            decoded = JSON_ESCAPED.sub("x", decoded) if "\\u" in decoded else decoded
+            if key in STRONG_KEYS:
+                ok = (
+                    natural_name(decoded) or handle_like(decoded) or bool(NON_LATIN.search(decoded))
+                )
+            else:
+                ok = natural_name(decoded) and (
+                    key not in {"msg", "message", "text", "to", "from", "for", "by"}
+                    or len(_words(decoded)) <= 3
+                )
+            if ok and "=" not in value_clean:
+                add(start, start + len(value_clean), 0.85)
+
+        access = ACCESS_USER.match(text)
+        if access and handle_like(access.group("user")):
+            add(access.start("user"), access.end("user"), 0.85)
+        for match in SSH_USER.finditer(text):
+            if handle_like(match.group("user")):
+                add(match.start("user"), match.end("user"), 0.85)
+
+        for match in PHRASE.finditer(text):
+            span = best_name(text, match.start("name"), match.end("name"), prose=True)
+            if span:
+                add(*span, 0.7)
+        for match in NAME_THEN_VERB.finditer(text):
+            span = best_name(text, match.start("name"), match.end("name"), prose=True)
+            if span and span[1] == match.end("name"):
+                add(*span, 0.7)
+        for match in USER_STATUS.finditer(text):
+            if handle_like(match.group("user")):
+                add(match.start("user"), match.end("user"), 0.8)
+        for match in LITERAL.finditer(text):
+            group = "qv" if match.group("qv") is not None else "tv"
+            value = match.group(group)
+            if gazetteer_name(value):
+                add(match.start(group), match.end(group), 0.65)
+
+        if not text.isascii():
+            for match in NON_LATIN_RUN.finditer(text):
+                add(match.start(), match.end(), 0.75)
+        return results
+
+
+def best_name(text: str, start: int, end: int, *, prose: bool) -> tuple[int, int] | None:
+    """The longest leading run of words in text[start:end] that reads as a person's name."""
+    words = list(re.finditer(r"[^\s,]+", text[start:end]))
+    for count in range(min(len(words), 4), 0, -1):
+        stop = start + words[count - 1].end()
+        value = text[start:stop]
+        if not natural_name(value):
+            continue
+        tokens = value.replace(",", " ").split()
+        capital = all(t[:1].isupper() for t in tokens if len(t) > 3 or "." not in t)
+        if capital and (len(tokens) >= 2 or tokens[0].lower() in first_names()):
+            return start, stop
+        if not capital and gazetteer_name(value):
+            return start, stop
+    return None
+
+
+def gazetteer_name(value: str) -> bool:
+    """Two to four words, a known given name first or last (family-name-first orders)."""
+    tokens = value.replace(",", " ").split()
+    if not 2 <= len(tokens) <= 4 or not natural_name(value):
+        return False
+    scripts = [bool(NON_LATIN.search(t)) for t in tokens]
+    if any(scripts):
+        return all(scripts)
+    lowered = [t.lower().rstrip(".") for t in tokens]
+    if any(t in TECH_WORDS for t in lowered):
+        return False
+    names = first_names()
+    if not (lowered[0] in names or lowered[-1] in names):
+        return False
+    return all(t[:1].isupper() for t in tokens) or all(t.islower() for t in tokens)
+
+
+def ner_windows(text: str, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Stretches around capitalized word pairs that no finding explains: what NER should read.
+
+    The model reads a window of a few words either side, not the whole line: log lines are
+    long, names are short, and NER cost grows with the text.
+    """
+    windows: list[tuple[int, int]] = []
+    for match in CAPITAL_PAIR.finditer(text):
+        if any(s <= match.start() < e for s, e in covered):
+            continue
+        words = match.group().lower().split()
+        if all(w in TECH_WORDS for w in words):
+            continue
+        start = max(0, match.start() - 40)
+        end = min(len(text), match.end() + 40)
+        start = text.rfind(" ", 0, start) + 1 if start else 0
+        stop = text.find(" ", end)
+        end = len(text) if stop == -1 else stop
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+    return windows
+
+
+def ner_people(doc) -> list[tuple[int, int]]:
+    """PERSON entities of a spaCy doc that survive log-specific checks."""
+    spans = []
+    for ent in doc.ents:
+        if ent.label_ != PERSON:
+            continue
+        text = ent.text.strip(" '\".,:;()")
+        if not text or not natural_name(text) or len(text.split()) > 4:
+            continue
+        start = ent.start_char + ent.text.find(text)
+        spans.append((start, start + len(text)))
+    return spans
