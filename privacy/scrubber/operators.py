@@ -1,0 +1,100 @@
+"""What replaces a finding: redaction, masking, keyed pseudonyms, reversible tokens.
+
+Replacement runs through presidio-anonymizer's AnonymizerEngine. Pseudonyms are an HMAC of
+the value under a per-account key, so one value always gives one token and logs stay
+joinable without the value. Reversible tokens are AES-SIV (deterministic authenticated
+encryption) under a second per-account key: only a holder of that key can turn one back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import OperatorConfig
+from presidio_anonymizer.entities import RecognizerResult
+
+MODES = ("redact", "mask", "pseudonym", "token")
+TOKEN = re.compile(r"<(?P<entity>[A-Z_]{2,40})~(?P<blob>[A-Za-z0-9_-]{16,700})>")
+
+
+class OperatorError(ValueError):
+    """A mode needs a key it was not given, or a token does not decrypt."""
+
+
+@dataclass(frozen=True)
+class Operator:
+    """How findings are replaced. `key` is 32 bytes for pseudonym, 64 bytes for token."""
+
+    mode: str = "redact"
+    key: bytes | None = None
+    mask_char: str = "*"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise OperatorError(f"mode must be one of {', '.join(MODES)}")
+        if self.mode == "pseudonym" and (not self.key or len(self.key) < 32):
+            raise OperatorError("pseudonym mode needs a key of at least 32 bytes")
+        if self.mode == "token" and (not self.key or len(self.key) != 64):
+            raise OperatorError("token mode needs a 64-byte AES-SIV key")
+
+    def replacement(self, entity: str, value: str) -> str:
+        if self.mode == "redact":
+            return f"[{entity}]"
+        if self.mode == "mask":
+            keep = min(4, len(value) // 4)
+            return self.mask_char * (len(value) - keep) + (value[-keep:] if keep else "")
+        if self.mode == "pseudonym":
+            digest = hmac.new(self.key, f"{entity}\x00{value}".encode(), hashlib.sha256)
+            return f"<{entity}:{digest.hexdigest()[:12]}>"
+        blob = AESSIV(self.key).encrypt(value.encode(), [entity.encode()])
+        return f"<{entity}~{base64.urlsafe_b64encode(blob).decode().rstrip('=')}>"
+
+
+_engine: AnonymizerEngine | None = None
+
+
+def apply(text: str, findings, operator: Operator) -> str:
+    """The text with every finding replaced as `operator` says (offsets as found)."""
+    if not findings:
+        return text
+    global _engine
+    if _engine is None:
+        _engine = AnonymizerEngine()
+    results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in findings]
+    operators = {
+        entity: OperatorConfig(
+            "custom", {"lambda": lambda value, entity=entity: operator.replacement(entity, value)}
+        )
+        for entity in {f.entity_type for f in findings}
+    }
+    return _engine.anonymize(text, results, operators).text
+
+
+def reverse(text: str, key: bytes) -> tuple[str, int]:
+    """Decrypt every reversible token in `text`; returns (text, tokens reversed).
+
+    Raises OperatorError if a token does not decrypt under `key` (wrong key or tampered).
+    """
+    siv = AESSIV(key)
+    count = 0
+
+    def restore(match: re.Match) -> str:
+        nonlocal count
+        blob = match.group("blob")
+        try:
+            raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+            value = siv.decrypt(raw, [match.group("entity").encode()]).decode()
+        except (InvalidTag, binascii.Error, ValueError):
+            raise OperatorError("a token does not decrypt with this account's key") from None
+        count += 1
+        return value
+
+    return TOKEN.sub(restore, text), count
