@@ -370,6 +370,71 @@ TECH_WORDS = {
     "gb",
     "seconds",
 }
+# Words of dates, user agents and server messages: a capitalized pair with one of them is
+# not a name, and not worth reading with NER.
+TECH_WORDS |= {
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+    "sun",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "mac",
+    "os",
+    "nt",
+    "windows",
+    "intel",
+    "iphone",
+    "ipad",
+    "cpu",
+    "like",
+    "gecko",
+    "khtml",
+    "mozilla",
+    "linux",
+    "android",
+    "chrome",
+    "safari",
+    "firefox",
+    "edge",
+    "mobile",
+    "unavailable",
+    "internal",
+    "gateway",
+    "bad",
+    "found",
+    "too",
+    "many",
+    "requests",
+    "forbidden",
+    "unauthorized",
+    "conflict",
+    "caused",
+    "exception",
+    "replica",
+    "channel",
+    "duplicate",
+    "entry",
+    "notice",
+    "pid",
+    "thread",
+    "main",
+    "process",
+    "pool",
+}
 
 
 @cache
@@ -556,11 +621,11 @@ def ner_windows(text: str, covered: list[tuple[int, int]]) -> list[tuple[int, in
     for match in CAPITAL_PAIR.finditer(text):
         if any(s <= match.start() < e for s, e in covered):
             continue
-        words = match.group().lower().split()
-        if all(w in TECH_WORDS for w in words):
+        words = match.group().lower().replace(".", "").split()
+        if any(w in TECH_WORDS for w in words):
             continue
-        start = max(0, match.start() - 40)
-        end = min(len(text), match.end() + 40)
+        start = max(0, match.start() - 25)
+        end = min(len(text), match.end() + 25)
         start = text.rfind(" ", 0, start) + 1 if start else 0
         stop = text.find(" ", end)
         end = len(text) if stop == -1 else stop

@@ -101,6 +101,7 @@ PHONE_REGIONS = (
     "ZA",
     "KE",
 )
+_DOTTED_PHONE = re.compile(r"\+?\(?\d{2,4}\)?(?:\.\d{2,4}){2,4}")
 _DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
 
 
@@ -164,6 +165,8 @@ def _phone_ok(raw: str, context: bool) -> bool:
         return False
     if text.count("(") != text.count(")"):
         return False
+    if "." in text and not _DOTTED_PHONE.fullmatch(text):
+        return False  # versions, amounts, build numbers: 10.0.21660.3546
     if text.startswith("+"):
         try:
             number = phonenumbers.parse(text.replace("+", "", text.count("+") - 1), None)
