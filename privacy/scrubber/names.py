@@ -142,6 +142,12 @@ NAME_THEN_VERB = re.compile(
     r"deleted|created|reset|verified|confirmed|cancell?ed|placed|submitted|uploaded|"
     r"downloaded|viewed|opened|booked|paid|subscribed|unsubscribed|registered|joined|left)\b"
 )
+# Cheap check before NAME_THEN_VERB: most lines have none of its verbs.
+VERB_GATE = re.compile(
+    r" (?:updated|changed|requested|logged|signed|deleted|created|reset|verified|confirmed|"
+    r"cancell?ed|placed|submitted|uploaded|downloaded|viewed|opened|booked|paid|subscribed|"
+    r"unsubscribed|registered|joined|left)\b"
+)
 # `user NAME not found` and similar authentication messages (Apache, PAM).
 USER_STATUS = re.compile(
     r"\buser '?(?P<user>[\w.@-]{2,64})'? (?:not found|does not exist|unknown|is locked|"
@@ -550,7 +556,7 @@ class NameStructureRecognizer(EntityRecognizer):
         access = ACCESS_USER.match(text)
         if access and handle_like(access.group("user")):
             add(access.start("user"), access.end("user"), 0.85)
-        for match in SSH_USER.finditer(text):
+        for match in SSH_USER.finditer(text) if " from " in text else ():
             if handle_like(match.group("user")):
                 add(match.start("user"), match.end("user"), 0.85)
 
@@ -558,11 +564,11 @@ class NameStructureRecognizer(EntityRecognizer):
             span = best_name(text, match.start("name"), match.end("name"), prose=True)
             if span:
                 add(*span, 0.7)
-        for match in NAME_THEN_VERB.finditer(text):
+        for match in NAME_THEN_VERB.finditer(text) if VERB_GATE.search(text) else ():
             span = best_name(text, match.start("name"), match.end("name"), prose=True)
             if span and span[1] == match.end("name"):
                 add(*span, 0.7)
-        for match in USER_STATUS.finditer(text):
+        for match in USER_STATUS.finditer(text) if "user " in text else ():
             if handle_like(match.group("user")):
                 add(match.start("user"), match.end("user"), 0.8)
         for match in LITERAL.finditer(text):

@@ -35,7 +35,9 @@ _IPV4 = (
 # Digit runs with optional single separators: cards (Luhn), then phones.
 _DIGITS = r"(?P<digits>(?<![\w.:/+%-])\+?\(?\d[\d\s().+-]{5,24}\d(?![\w/]|[.:]\d))"
 
-COMBINED = re.compile("|".join([_EMAIL, _IBAN, _IPV6, _IPV4, _DIGITS]))
+# E-mail runs alone, and only on lines with an '@' (or %40): its pattern is the costliest.
+EMAIL_PATTERN = re.compile(_EMAIL)
+COMBINED = re.compile("|".join([_IBAN, _IPV6, _IPV4, _DIGITS]))
 
 CARD_PREFIXES = (
     ("4",),  # Visa
@@ -207,13 +209,18 @@ class LogPatternRecognizer(EntityRecognizer):
 
     def scan(self, text: str) -> list[RecognizerResult]:
         results = []
+        emails: list[tuple[int, int]] = []
+        if "@" in text or "%40" in text:
+            for match in EMAIL_PATTERN.finditer(text):
+                emails.append(match.span())
+                results.append(RecognizerResult(EMAIL, *match.span(), 1.0))
         for match in COMBINED.finditer(text):
             kind = match.lastgroup
             start, end = match.span()
             value = match.group()
-            if kind == "email":
-                results.append(RecognizerResult(EMAIL, start, end, 1.0))
-            elif kind == "iban":
+            if emails and any(s < end and start < e for s, e in emails):
+                continue
+            if kind == "iban":
                 stop = iban_span(text, start, end)
                 if stop is not None:
                     results.append(RecognizerResult(IBAN, start, stop, 1.0))
