@@ -83,11 +83,13 @@ def _register_blueprints(app: Flask, api) -> None:
     from privacy.accounts import routes as accounts_routes
     from privacy.audit import routes as audit_routes
     from privacy.inventory import routes as inventory_routes
+    from privacy.scrubber import routes as scrubber_routes
 
     app.register_blueprint(health.bp)
     api.register_blueprint(accounts_routes.bp)
     api.register_blueprint(inventory_routes.bp)
     api.register_blueprint(audit_routes.bp)
+    api.register_blueprint(scrubber_routes.bp)
 
 
 def _register_commands(app: Flask) -> None:

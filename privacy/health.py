@@ -10,6 +10,7 @@ from flask import current_app
 from flask import send_from_directory
 from sqlalchemy import text
 
+from privacy import storage
 from privacy.auth.permissions import public
 from privacy.extensions import db
 
@@ -35,8 +36,6 @@ def _check_broker() -> None:
 
 
 def _check_storage() -> None:
-    from privacy import storage
-
     storage.get().check()
 
 

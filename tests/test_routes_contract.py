@@ -20,7 +20,13 @@ SAMPLE_BODIES = {
     ("POST", "/api/v1/members"): {"email": "intruder@evil.example"},
     ("PATCH", "/api/v1/members/<uuid:member_id>"): {"role": "member"},
     ("POST", "/api/v1/tokens"): {"name": "evil"},
+    ("POST", "/api/v1/scrub"): {"text": "ping from intruder@evil.example"},
+    ("POST", "/api/v1/scrub/reverse"): {"text": "nothing to reverse"},
 }
+# Routes that accept larger bodies than MAX_CONTENT_LENGTH: (config key, default).
+BODY_LIMITS = {"/api/v1/scrub": ("SCRUB_MAX_BODY_BYTES", 16 * 1024 * 1024)}
+# Routes whose body is not one JSON document (CSV, JSON lines).
+NON_JSON_BODIES = {"/api/v1/subjects/import", "/api/v1/scrub/stream"}
 
 
 def api_rules(app):
@@ -114,7 +120,7 @@ def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, 
 
 def json_write_routes(app, tenant_ids: dict):
     for method, rule in api_rules(app):
-        if method in ("POST", "PATCH") and rule.rule != "/api/v1/subjects/import":
+        if method in ("POST", "PATCH") and rule.rule not in NON_JSON_BODIES:
             url = rule.rule
             for arg in rule.arguments:
                 url = url.replace(f"<uuid:{arg}>", tenant_ids[arg])
@@ -167,8 +173,9 @@ def test_non_object_json_is_422_everywhere(app, client, tenant, own_ids):
 
 
 def test_oversized_body_is_413_everywhere(app, client, tenant, own_ids):
-    huge = '{"name": "' + "x" * (app.config["MAX_CONTENT_LENGTH"] + 10) + '"}'
-    for method, _rule, url in json_write_routes(app, own_ids):
+    for method, rule, url in json_write_routes(app, own_ids):
+        key, default = BODY_LIMITS.get(rule, ("MAX_CONTENT_LENGTH", None))
+        huge = '{"name": "' + "x" * (app.config.get(key, default) + 10) + '"}'
         response = client.open(
             url, method=method, data=huge, headers=tenant.headers, content_type="application/json"
         )

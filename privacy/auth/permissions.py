@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
     "tokens:manage": ("admin", "tokens"),
     "audit:read": ("admin", "audit"),
     "scrub": ("member", "scrub"),
+    "scrub:reverse": ("admin", "scrub"),
 }
 
 PUBLIC = "public"
