@@ -1,0 +1,203 @@
+"""The scrubbing API under /api/v1/scrub: JSON, NDJSON streaming, and reversal of tokens."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import IO
+
+import marshmallow as ma
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
+from flask import stream_with_context
+from flask_smorest import Blueprint
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from privacy.auth.permissions import requires
+from privacy.errors import BadRequest
+from privacy.errors import PayloadTooLarge
+from privacy.extensions import db
+from privacy.scrubber import service
+from privacy.scrubber.operators import Operator
+from privacy.scrubber.schemas import ReverseInputSchema
+from privacy.scrubber.schemas import ReverseResultSchema
+from privacy.scrubber.schemas import ScrubInputSchema
+from privacy.scrubber.schemas import ScrubOptionsSchema
+from privacy.scrubber.schemas import ScrubResultSchema
+
+MAX_LINES = 10_000
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+STREAM_CHUNK = 512
+logger = logging.getLogger(__name__)
+NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines"}
+
+bp = Blueprint(
+    "scrub",
+    __name__,
+    url_prefix="/api/v1",
+    description="Find and replace personal data in log lines.",
+)
+
+
+def _max_body_bytes() -> int:
+    return current_app.config.get("SCRUB_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+
+
+def _scrub_body_limit(view):
+    """Apply SCRUB_MAX_BODY_BYTES instead of the app-wide limit, before the body is read."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        request.max_content_length = _max_body_bytes()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _release_database() -> None:
+    # Scrubbing needs no database: end the read transaction of the token check so that a
+    # long scrub or stream does not hold a pooled connection.
+    db.session.close()
+
+
+def _result(scrubbed, with_findings: bool) -> dict:
+    return scrubbed.as_dict() if with_findings else {"text": scrubbed.text}
+
+
+@bp.post("/scrub")
+@requires("scrub")
+@_scrub_body_limit
+@bp.arguments(ScrubInputSchema)
+@bp.response(200, ScrubResultSchema)
+def scrub(data):
+    """Scrub one text or up to 10,000 lines; findings hold offsets into each input line."""
+    lines = [data["text"]] if "text" in data else data["lines"]
+    if len(lines) > MAX_LINES:
+        raise PayloadTooLarge(f"Send at most {MAX_LINES:,} lines a request, or use /scrub/stream.")
+    operator = service.operator_for(g.account, data["mode"])
+    _release_database()
+    results = [_result(s, data["findings"]) for s in service.scrub_batch(lines, operator)]
+    return results[0] if "text" in data else {"lines": results}
+
+
+@bp.post("/scrub/stream")
+@requires("scrub")
+# A misspelt option is an error rather than silently the default (a `mdoe=token` would redact).
+@bp.arguments(ScrubOptionsSchema, location="query", unknown=ma.RAISE)
+@bp.doc(
+    requestBody={
+        "required": True,
+        "description": 'One line per log line: a JSON string or an object {"text": "..."}.',
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+    }
+)
+@bp.response(
+    200,
+    description='One JSON object per input line, in order: {"text", "findings"}, or '
+    '{"error": {"line", "message"}} for a line that cannot be read (the stream goes on).',
+    content_type="application/x-ndjson",
+)
+def scrub_stream(args):
+    """Scrub NDJSON as it arrives, in chunks, so memory stays flat however long the body."""
+    if request.mimetype not in NDJSON_TYPES:
+        raise BadRequest(
+            'Send Content-Type: application/x-ndjson, one JSON string or {"text": ...} a line.'
+        )
+    request.max_content_length = _max_body_bytes()
+    # Touching the stream now raises 413 for a too-long Content-Length before the 200 starts.
+    stream = request.stream
+    operator = service.operator_for(g.account, args["mode"])
+    _release_database()
+    return Response(
+        stream_with_context(_stream_results(stream, operator, args["findings"])),
+        mimetype="application/x-ndjson",
+    )
+
+
+@bp.post("/scrub/reverse")
+@requires("scrub:reverse")
+@bp.arguments(ReverseInputSchema)
+@bp.response(200, ReverseResultSchema)
+def reverse(data):
+    """Turn this account's reversible tokens back into their values; every call is audited.
+
+    A token of another account, or an altered one, is 422, and the refusal is audited too.
+    """
+    try:
+        text, count = service.reverse_tokens(g.account, text=data["text"])
+    except service.TokenRefused:
+        db.session.commit()  # the refused attempt stays on record
+        raise
+    db.session.commit()
+    return {"text": text, "reversed": count}
+
+
+# -- NDJSON streaming --------------------------------------------------------------------
+
+
+def _stream_results(stream: IO[bytes], operator: Operator, with_findings: bool) -> Iterator[str]:
+    """One output line per input line, in order, scrubbed STREAM_CHUNK lines at a time."""
+    first = 1
+    try:
+        for chunk in _chunks(stream):
+            first = chunk[0][0]
+            yield _render(chunk, operator, with_findings)
+    except Exception as exc:
+        # The 200 has gone out, so the error handler cannot answer: say so in the stream and
+        # log the type only, as the handler does (exception messages can carry input).
+        logger.error("scrub stream stopped at line %s: %s", first, type(exc).__name__)
+        yield json.dumps({"error": {"line": first, "message": "Internal error; stopped here."}})
+        yield "\n"
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[list[tuple[int, str | None, str | None]]]:
+    """Parsed input lines in lists of at most STREAM_CHUNK, read as they arrive."""
+    reader = io.BufferedReader(stream, buffer_size=64 * 1024)
+    chunk: list[tuple[int, str | None, str | None]] = []
+    number = 0
+    try:
+        for number, raw in enumerate(reader, start=1):
+            chunk.append(_parse_line(number, raw))
+            if len(chunk) >= STREAM_CHUNK:
+                yield chunk
+                chunk = []
+    except RequestEntityTooLarge:
+        message = f"The body is over {_max_body_bytes()} bytes; the rest was not read."
+        chunk.append((number + 1, None, message))
+    except ClientDisconnected:
+        return
+    if chunk:
+        yield chunk
+
+
+def _parse_line(number: int, raw: bytes) -> tuple[int, str | None, str | None]:
+    """(line number, text, None) or (line number, None, error message); never echoes input."""
+    expected = 'Send a JSON string or an object {"text": "..."} on each line.'
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return number, None, f"This line is not valid JSON in UTF-8. {expected}"
+    if isinstance(value, dict) and set(value) == {"text"}:
+        value = value["text"]
+    if not isinstance(value, str):
+        return number, None, expected
+    return number, value, None
+
+
+def _render(chunk, operator: Operator, with_findings: bool) -> str:
+    scrubbed = iter(service.scrub_batch([t for _, t, e in chunk if e is None], operator))
+    out = []
+    for number, _text, error in chunk:
+        if error is None:
+            item = _result(next(scrubbed), with_findings)
+        else:
+            item = {"error": {"line": number, "message": error}}
+        # ASCII escapes: a lone surrogate (valid in JSON, not in UTF-8) cannot break the stream.
+        out.append(json.dumps(item) + "\n")
+    return "".join(out)

@@ -1,0 +1,62 @@
+"""Request and response schemas of the scrubbing API."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from privacy.schemas import StrictSchema
+from privacy.scrubber.operators import MODES
+
+
+class ScrubOptionsSchema(StrictSchema):
+    """How to replace and what to return; the query string of the streaming endpoint."""
+
+    mode = ma.fields.String(
+        load_default="redact",
+        validate=ma.validate.OneOf(MODES),
+        metadata={"description": "redact, mask, pseudonym (keyed, stable) or token (reversible)"},
+    )
+    findings = ma.fields.Boolean(
+        load_default=True, metadata={"description": "include the findings of each line"}
+    )
+
+
+class ScrubInputSchema(ScrubOptionsSchema):
+    """Exactly one of `text` and `lines`."""
+
+    text = ma.fields.String()
+    lines = ma.fields.List(ma.fields.String(), metadata={"description": "up to 10,000 lines"})
+
+    @ma.validates_schema
+    def one_input(self, data, **kwargs):
+        if ("text" in data) == ("lines" in data):
+            raise ma.ValidationError("Send exactly one of text or lines.")
+
+
+class FindingSchema(ma.Schema):
+    """Offsets into the input line, end exclusive."""
+
+    start = ma.fields.Integer()
+    end = ma.fields.Integer()
+    entity_type = ma.fields.String()
+    score = ma.fields.Float()
+
+
+class ScrubbedSchema(ma.Schema):
+    text = ma.fields.String()
+    findings = ma.fields.List(ma.fields.Nested(FindingSchema))
+
+
+class ScrubResultSchema(ScrubbedSchema):
+    """`text` and `findings` for a text; `lines` (in input order) for lines."""
+
+    lines = ma.fields.List(ma.fields.Nested(ScrubbedSchema))
+
+
+class ReverseInputSchema(StrictSchema):
+    text = ma.fields.String(required=True)
+
+
+class ReverseResultSchema(ma.Schema):
+    text = ma.fields.String()
+    reversed = ma.fields.Integer(metadata={"description": "tokens turned back into values"})
