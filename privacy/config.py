@@ -72,6 +72,11 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("PRIVACY_MAX_IMPORT_BYTES", "`67108864`", "largest accepted bulk-import upload (413 above)"),
     ("PRIVACY_MAX_IMPORT_ROWS", "`100000`", "most rows in one bulk import (413 above)"),
     (
+        "PRIVACY_SCRUB_MAX_BODY_BYTES",
+        "`16777216`",
+        "largest accepted body of `/api/v1/scrub` requests (413 above)",
+    ),
+    (
         "PRIVACY_BIND",
         "`127.0.0.1:$PORT` (`PORT` defaults to 8000)",
         "address gunicorn listens on, e.g. `0.0.0.0:8000`",
@@ -234,6 +239,7 @@ def load(root: Path) -> dict:
         "MAX_CONTENT_LENGTH": _env_int("PRIVACY_MAX_BODY_BYTES", 1024 * 1024),
         "MAX_IMPORT_BYTES": _env_int("PRIVACY_MAX_IMPORT_BYTES", 64 * 1024 * 1024),
         "MAX_IMPORT_ROWS": _env_int("PRIVACY_MAX_IMPORT_ROWS", 100_000),
+        "SCRUB_MAX_BODY_BYTES": _env_int("PRIVACY_SCRUB_MAX_BODY_BYTES", 16 * 1024 * 1024),
         "LOG_FORMAT": os.environ.get("PRIVACY_LOG_FORMAT") or ("json" if production else "text"),
         "LOG_LEVEL": (os.environ.get("PRIVACY_LOG_LEVEL") or "INFO").upper(),
         "SESSION_COOKIE_SECURE": force_https,
