@@ -120,7 +120,7 @@ def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, 
 
 def json_write_routes(app, tenant_ids: dict):
     for method, rule in api_rules(app):
-        if method in ("POST", "PATCH") and rule.rule not in NON_JSON_BODIES:
+        if method in ("POST", "PATCH", "PUT") and rule.rule not in NON_JSON_BODIES:
             url = rule.rule
             for arg in rule.arguments:
                 url = url.replace(f"<uuid:{arg}>", tenant_ids[arg])

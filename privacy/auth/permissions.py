@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
     "audit:read": ("admin", "audit"),
     "scrub": ("member", "scrub"),
     "scrub:reverse": ("admin", "scrub"),
+    "scrub:settings": ("admin", "scrub"),
 }
 
 PUBLIC = "public"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterable
@@ -156,7 +157,7 @@ class Scrubber:
         self.us_ids = _us_recognizers(self.config.entities)
         self.ner_batch_size = ner_batch_size
         self._nlp = _load_spacy(model) if model else None
-        self._lock = threading.Lock()
+        self._lock = _spacy_lock(model)
         wanted_ner = {
             label for label, entity in _NER_LABELS.items() if entity in self.config.entities
         }
@@ -312,8 +313,22 @@ def _us_recognizers(entities: frozenset[str]) -> list:
     return [cls() for entity, cls in available.items() if entity in entities]
 
 
+_spacy_locks: dict[str | None, threading.Lock] = {}
+
+
+def _spacy_lock(model: str | None) -> threading.Lock:
+    """One lock per model: Scrubbers with other settings share the model, and its pipeline
+    must not run in two threads at once."""
+    return _spacy_locks.setdefault(model, threading.Lock())
+
+
+@functools.cache
 def _load_spacy(model: str):
-    """Load an installed spaCy model with only the pipes NER needs. Never downloads."""
+    """Load an installed spaCy model with only the pipes NER needs, once per process.
+
+    Never downloads. Every Scrubber of the process shares it, so per-account settings cost
+    no extra model memory.
+    """
     import spacy
 
     try:

@@ -30,6 +30,7 @@ from privacy.scrubber.schemas import ReverseResultSchema
 from privacy.scrubber.schemas import ScrubInputSchema
 from privacy.scrubber.schemas import ScrubOptionsSchema
 from privacy.scrubber.schemas import ScrubResultSchema
+from privacy.scrubber.schemas import ScrubSettingsSchema
 
 MAX_LINES = 10_000
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -81,8 +82,10 @@ def scrub(data):
     if len(lines) > MAX_LINES:
         raise PayloadTooLarge(f"Send at most {MAX_LINES:,} lines a request, or use /scrub/stream.")
     operator = service.operator_for(g.account, data["mode"])
+    scrubber = service.scrubber_for(g.account)
     _release_database()
-    results = [_result(s, data["findings"]) for s in service.scrub_batch(lines, operator)]
+    scrubbed = service.scrub_batch(lines, operator, scrubber)
+    results = [_result(s, data["findings"]) for s in scrubbed]
     return results[0] if "text" in data else {"lines": results}
 
 
@@ -113,11 +116,31 @@ def scrub_stream(args):
     # Touching the stream now raises 413 for a too-long Content-Length before the 200 starts.
     stream = request.stream
     operator = service.operator_for(g.account, args["mode"])
+    scrubber = service.scrubber_for(g.account)
     _release_database()
     return Response(
-        stream_with_context(_stream_results(stream, operator, args["findings"])),
+        stream_with_context(_stream_results(stream, operator, args["findings"], scrubber)),
         mimetype="application/x-ndjson",
     )
+
+
+@bp.get("/scrub/settings")
+@requires("scrub")
+@bp.response(200, ScrubSettingsSchema)
+def get_settings():
+    """The account's opt-in entities, custom patterns, deny and allow lists."""
+    return service.get_settings(g.account)
+
+
+@bp.put("/scrub/settings")
+@requires("scrub:settings")
+@bp.arguments(ScrubSettingsSchema)
+@bp.response(200, ScrubSettingsSchema)
+def put_settings(data):
+    """Replace the account's scrubber settings; patterns must compile (422 otherwise)."""
+    settings = service.update_settings(g.account, data=data)
+    db.session.commit()
+    return settings
 
 
 @bp.post("/scrub/reverse")
@@ -141,13 +164,15 @@ def reverse(data):
 # -- NDJSON streaming --------------------------------------------------------------------
 
 
-def _stream_results(stream: IO[bytes], operator: Operator, with_findings: bool) -> Iterator[str]:
+def _stream_results(
+    stream: IO[bytes], operator: Operator, with_findings: bool, scrubber
+) -> Iterator[str]:
     """One output line per input line, in order, scrubbed STREAM_CHUNK lines at a time."""
     first = 1
     try:
         for chunk in _chunks(stream):
             first = chunk[0][0]
-            yield _render(chunk, operator, with_findings)
+            yield _render(chunk, operator, with_findings, scrubber)
     except Exception as exc:
         # The 200 has gone out, so the error handler cannot answer: say so in the stream and
         # log the type only, as the handler does (exception messages can carry input).
@@ -190,8 +215,9 @@ def _parse_line(number: int, raw: bytes) -> tuple[int, str | None, str | None]:
     return number, value, None
 
 
-def _render(chunk, operator: Operator, with_findings: bool) -> str:
-    scrubbed = iter(service.scrub_batch([t for _, t, e in chunk if e is None], operator))
+def _render(chunk, operator: Operator, with_findings: bool, scrubber) -> str:
+    texts = [t for _, t, e in chunk if e is None]
+    scrubbed = iter(service.scrub_batch(texts, operator, scrubber))
     out = []
     for number, _text, error in chunk:
         if error is None:

@@ -60,3 +60,49 @@ class ReverseInputSchema(StrictSchema):
 class ReverseResultSchema(ma.Schema):
     text = ma.fields.String()
     reversed = ma.fields.Integer(metadata={"description": "tokens turned back into values"})
+
+
+_ENTITY_NAME = ma.validate.Regexp(
+    r"^[A-Z][A-Z0-9_]{1,39}$", error="Entity names look like EMPLOYEE_ID."
+)
+
+
+class ScrubSettingsSchema(StrictSchema):
+    """An account's scrubber settings; every field optional on input, all present on output."""
+
+    entities = ma.fields.List(
+        ma.fields.String(validate=_ENTITY_NAME),
+        load_default=list,
+        validate=ma.validate.Length(max=50),
+        metadata={
+            "description": "opt-in entities on top of the defaults (UUID, URL, "
+            "DATE_TIME, US_SSN, LOCATION, ...)"
+        },
+    )
+    patterns = ma.fields.Dict(
+        keys=ma.fields.String(validate=_ENTITY_NAME),
+        values=ma.fields.List(
+            ma.fields.String(validate=ma.validate.Length(min=1, max=500)),
+            validate=ma.validate.Length(min=1, max=20),
+        ),
+        load_default=dict,
+        validate=ma.validate.Length(max=20),
+        metadata={"description": "custom entity -> regular expressions"},
+    )
+    deny = ma.fields.Dict(
+        keys=ma.fields.String(validate=_ENTITY_NAME),
+        values=ma.fields.List(
+            ma.fields.String(validate=ma.validate.Length(min=1, max=200)),
+            validate=ma.validate.Length(min=1, max=1000),
+        ),
+        load_default=dict,
+        validate=ma.validate.Length(max=20),
+        metadata={"description": "entity -> values always reported as that entity"},
+    )
+    allow = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=200)),
+        load_default=list,
+        validate=ma.validate.Length(max=1000),
+        metadata={"description": "values never reported (e.g. a support address)"},
+    )
+    updated_at = ma.fields.DateTime(dump_only=True, allow_none=True)

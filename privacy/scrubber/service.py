@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Sequence
 
@@ -11,16 +12,25 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
 from privacy.audit import services as audit
+from privacy.database import for_account
+from privacy.database import utcnow
 from privacy.errors import ValidationFailed
+from privacy.extensions import db
 from privacy.scrubber import operators
+from privacy.scrubber.engine import DEFAULT_ENTITIES
+from privacy.scrubber.engine import OPTIONAL_ENTITIES
 from privacy.scrubber.engine import Scrubbed
 from privacy.scrubber.engine import Scrubber
+from privacy.scrubber.engine import ScrubConfig
+from privacy.scrubber.models import ScrubSettings
 
 # purpose -> key length the operator needs (HMAC-SHA256 for pseudonyms, AES-SIV-256 for tokens)
 KEY_LENGTHS = {"pseudonym": 32, "token": 64}
 
 _scrubber: Scrubber | None = None
 _scrubber_lock = threading.Lock()
+# account id -> (settings version, Scrubber); the spaCy model is shared, so these are cheap.
+_account_scrubbers: dict[int, tuple[object, Scrubber]] = {}
 
 
 class TokenRefused(ValidationFailed):
@@ -39,6 +49,77 @@ def get_scrubber() -> Scrubber:
             if _scrubber is None:
                 _scrubber = Scrubber()
     return _scrubber
+
+
+def scrubber_for(account) -> Scrubber:
+    """The Scrubber with the account's settings (the process default when it has none)."""
+    settings = db.session.scalar(for_account(ScrubSettings, account))
+    if settings is None:
+        return get_scrubber()
+    cached = _account_scrubbers.get(account.id)
+    if cached is None or cached[0] != settings.updated_at:
+        cached = (settings.updated_at, Scrubber(config=_config(settings)))
+        _account_scrubbers[account.id] = cached
+    return cached[1]
+
+
+def _config(settings: ScrubSettings) -> ScrubConfig:
+    return ScrubConfig(
+        entities=DEFAULT_ENTITIES | frozenset(settings.entities),
+        patterns={k: list(v) for k, v in settings.patterns.items()},
+        deny={k: list(v) for k, v in settings.deny.items()},
+        allow=frozenset(settings.allow),
+    )
+
+
+def get_settings(account) -> ScrubSettings:
+    """The account's settings row, or an unsaved one holding the defaults."""
+    settings = db.session.scalar(for_account(ScrubSettings, account))
+    return settings or ScrubSettings(
+        account_id=account.id, entities=[], patterns={}, deny={}, allow=[], updated_at=None
+    )
+
+
+def update_settings(account, *, data: dict, actor: str | None = None) -> ScrubSettings:
+    """Replace the account's settings after checking every pattern compiles and every entity
+    is known (422 naming the field otherwise). Audited; ids and counts only, never values."""
+    errors: dict[str, list[str]] = {}
+    for entity, regexes in data["patterns"].items():
+        for regex in regexes:
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                errors.setdefault("patterns", []).append(f"{entity}: {exc.msg}")
+    custom = set(data["patterns"]) | set(data["deny"])
+    unknown = set(data["entities"]) - DEFAULT_ENTITIES - OPTIONAL_ENTITIES - custom
+    if unknown:
+        errors["entities"] = [f"Unknown entities: {', '.join(sorted(unknown))}."]
+    if errors:
+        raise ValidationFailed(errors={"json": errors})
+    settings = db.session.scalar(for_account(ScrubSettings, account))
+    if settings is None:
+        settings = ScrubSettings(account_id=account.id)
+        db.session.add(settings)
+    settings.entities = sorted(set(data["entities"]) | custom)
+    settings.patterns = data["patterns"]
+    settings.deny = data["deny"]
+    settings.allow = sorted(set(data["allow"]))
+    settings.updated_at = utcnow()
+    db.session.flush()
+    audit.record(
+        account,
+        action="scrub.settings_changed",
+        object_type="scrub_settings",
+        object_id=settings.id,
+        actor=actor,
+        data={
+            "entities": len(settings.entities),
+            "patterns": len(settings.patterns),
+            "deny": len(settings.deny),
+            "allow": len(settings.allow),
+        },
+    )
+    return settings
 
 
 def account_key(account, purpose: str) -> bytes:
@@ -65,9 +146,11 @@ def operator_for(account, mode: str) -> operators.Operator:
     return operators.Operator(mode)
 
 
-def scrub_batch(lines: Sequence[str], operator: operators.Operator) -> list[Scrubbed]:
+def scrub_batch(
+    lines: Sequence[str], operator: operators.Operator, scrubber: Scrubber | None = None
+) -> list[Scrubbed]:
     """Scrubbed lines in input order; NER runs over the batch at once."""
-    return get_scrubber().scrub_batch(lines, operator)
+    return (scrubber or get_scrubber()).scrub_batch(lines, operator)
 
 
 def reverse_tokens(account, *, text: str) -> tuple[str, int]:
