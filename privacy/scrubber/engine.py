@@ -194,7 +194,8 @@ class Scrubber:
                 with self._lock:  # spaCy pipelines are not safe to share across threads
                     docs = list(
                         self._nlp.pipe(
-                            (lines[i][s:e] for i, s, e in todo), batch_size=self.ner_batch_size
+                            (_no_surrogates(lines[i][s:e]) for i, s, e in todo),
+                            batch_size=self.ner_batch_size,
                         )
                     )
                 for (i, offset, _end), doc in zip(todo, docs, strict=True):
@@ -311,6 +312,15 @@ def _us_recognizers(entities: frozenset[str]) -> list:
         "US_ITIN": UsItinRecognizer,
     }
     return [cls() for entity, cls in available.items() if entity in entities]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(text: str) -> str:
+    """Undecodable bytes (lone surrogates) as U+FFFD, one for one: spaCy cannot encode them,
+    and the offsets must not move."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 _spacy_locks: dict[str | None, threading.Lock] = {}

@@ -52,9 +52,11 @@ class Operator:
             keep = min(4, len(value) // 4)
             return self.mask_char * (len(value) - keep) + (value[-keep:] if keep else "")
         if self.mode == "pseudonym":
-            digest = hmac.new(self.key, f"{entity}\x00{value}".encode(), hashlib.sha256)
+            message = f"{entity}\x00{value}".encode("utf-8", "surrogatepass")
+            digest = hmac.new(self.key, message, hashlib.sha256)
             return f"<{entity}:{digest.hexdigest()[:12]}>"
-        blob = AESSIV(self.key).encrypt(value.encode(), [entity.encode()])
+        plain = value.encode("utf-8", "surrogatepass")
+        blob = AESSIV(self.key).encrypt(plain, [entity.encode()])
         return f"<{entity}~{base64.urlsafe_b64encode(blob).decode().rstrip('=')}>"
 
 
@@ -91,7 +93,8 @@ def reverse(text: str, key: bytes) -> tuple[str, int]:
         blob = match.group("blob")
         try:
             raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
-            value = siv.decrypt(raw, [match.group("entity").encode()]).decode()
+            plain = siv.decrypt(raw, [match.group("entity").encode()])
+            value = plain.decode("utf-8", "surrogatepass")
         except (InvalidTag, binascii.Error, ValueError):
             raise OperatorError("a token does not decrypt with this account's key") from None
         count += 1

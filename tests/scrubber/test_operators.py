@@ -101,3 +101,15 @@ def test_findings_point_into_the_original_line(scrubber):
     (finding,) = result.findings
     assert "mail ana@example.org"[finding.start : finding.end] == "ana@example.org"
     assert result.as_dict()["findings"][0]["entity_type"] == "EMAIL_ADDRESS"
+
+
+def test_undecodable_bytes_do_not_break_any_mode():
+    scrubber = Scrubber()  # with NER: spaCy must never see a lone surrogate
+    line = "Payment declined for Henrietta \udcffLacks user=ana.lima \udcfe"
+    for mode, key in (("redact", None), ("pseudonym", KEY), ("token", TOKEN_KEY)):
+        result = scrubber.scrub(line, Operator(mode, key))
+        assert "ana.lima" not in result.text and "Henrietta" not in result.text
+        assert result.text.endswith("\udcfe")
+    token = Operator("token", TOKEN_KEY).replacement("PERSON", "Zo\udcffe")
+    assert reverse(token, TOKEN_KEY) == ("Zo\udcffe", 1)
+    assert Operator("pseudonym", KEY).replacement("PERSON", "Zo\udcffe").startswith("<PERSON:")
