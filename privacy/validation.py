@@ -38,7 +38,7 @@ def normalize_email(value: str) -> str:
         local, _, domain = value.rpartition("@")
         domain = domain.lower()
         # Every special-use name is a single label, so the last label decides.
-        special = "xn--" in domain or domain.rpartition(".")[2] in _SPECIAL_USE
+        special = "--" in domain or domain.rpartition(".")[2] in _SPECIAL_USE
         if len(local) <= 64 and len(domain) <= 253 and not special:
             return value.lower()
     try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 # Before the app is imported anywhere: never touch the developer's instance/ folder.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="privacy-tests-"))
+atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
 os.environ["PRIVACY_INSTANCE_PATH"] = str(_SESSION_DIR / "instance")
 os.environ.pop("PRIVACY_ENV", None)
 

@@ -52,6 +52,9 @@ CASES = [
     "x@sub-domain.example-site.museum",
     "U@EXAMPLE.COM",
     "x@" + ".".join(["abcdefghij"] * 23) + ".org",
+    "a@ab--cd.com",
+    "a@a--b.com",
+    "a@sub.xy--z.org",
     "a\\b@example.org",
     "a/b@example.org",
 ]
