@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import threading
 from collections.abc import Iterable
@@ -157,7 +158,7 @@ class Scrubber:
         self.us_ids = _us_recognizers(self.config.entities)
         self.ner_batch_size = ner_batch_size
         self._nlp = _load_spacy(model) if model else None
-        self._lock = _spacy_lock(model)
+        self._model = model
         wanted_ner = {
             label for label, entity in _NER_LABELS.items() if entity in self.config.entities
         }
@@ -191,7 +192,7 @@ class Scrubber:
                 for start, end in self._ner_windows(line, raw[i])
             ]
             if todo:
-                with self._lock:  # spaCy pipelines are not safe to share across threads
+                with _spacy_lock(self._model):  # a spaCy pipeline is not thread-safe
                     docs = list(
                         self._nlp.pipe(
                             (_no_surrogates(lines[i][s:e]) for i, s, e in todo),
@@ -330,6 +331,15 @@ def _spacy_lock(model: str | None) -> threading.Lock:
     """One lock per model: Scrubbers with other settings share the model, and its pipeline
     must not run in two threads at once."""
     return _spacy_locks.setdefault(model, threading.Lock())
+
+
+def _fresh_locks_after_fork() -> None:
+    # A child forked while another thread held a model's lock would inherit it held forever.
+    for model in list(_spacy_locks):
+        _spacy_locks[model] = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
 @functools.cache
