@@ -421,8 +421,8 @@ def lookup_latency(
 # Report -----------------------------------------------------------------------------------
 
 
-def code_version() -> str:
-    """The commit, and a digest of the app's sources when the tree differs from it."""
+def code_version(folder: str = "privacy") -> str:
+    """The commit, and a digest of the sources under `folder` (the tree may differ from it)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -430,9 +430,9 @@ def code_version() -> str:
     except OSError:
         commit = ""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "privacy").rglob("*.py")):
+    for path in sorted((ROOT / folder).rglob("*.py")):
         digest.update(path.read_bytes())
-    return f"commit {commit or '?'}, privacy/*.py sha256 {digest.hexdigest()[:12]}"
+    return f"commit {commit or '?'}, {folder}/*.py sha256 {digest.hexdigest()[:12]}"
 
 
 def report(results: list[Result], command: str, load_before: float) -> None:

