@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from urllib.parse import unquote
 
 from presidio_analyzer import EntityRecognizer
 from presidio_analyzer import RecognizerResult
@@ -537,8 +538,6 @@ class NameStructureRecognizer(EntityRecognizer):
             start += len(value) - len(value.lstrip())
             decoded = value_clean.replace("+", " ")
             if "%" in decoded:
-                from urllib.parse import unquote
-
                 decoded = unquote(decoded)
             decoded = JSON_ESCAPED.sub("x", decoded) if "\\u" in decoded else decoded
             if key in STRONG_KEYS:

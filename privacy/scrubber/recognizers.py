@@ -20,9 +20,6 @@ PHONE = "PHONE_NUMBER"
 IP = "IP_ADDRESS"
 CARD = "CREDIT_CARD"
 IBAN = "IBAN_CODE"
-PERSON = "PERSON"
-UUID_TYPE = "UUID"
-URL_TYPE = "URL"
 
 # E-mail, also URL-encoded (%40) as in query strings; the local part may carry %2B etc.
 _EMAIL = r"(?P<email>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}(?:@|%40)(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24})"
