@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -74,7 +75,10 @@ def make(scrubber):
         target = target or Collect()
         options.setdefault("scrubber", scrubber)
         handler = logfilter.ScrubbingHandler(target, **options)
-        logger = logging.getLogger(name or f"test.logfilter.{len(made)}.{id(handler)}")
+        # A name never used before: pytest attaches its capture handler to loggers that
+        # already exist without propagation, and that handler would format (and so
+        # change) the records these tests inspect.
+        logger = logging.getLogger(name or f"test.logfilter.{uuid.uuid4().hex}")
         logger.propagate = False
         logger.setLevel(logging.DEBUG)
         logger.addHandler(handler)
