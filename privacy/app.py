@@ -15,6 +15,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from privacy import config
     from privacy import errors
     from privacy import logs
+    from privacy import security
     from privacy.crypto import BlindIndex
     from privacy.crypto import KeyRing
     from privacy.extensions import api
@@ -44,7 +45,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     celery_init_app(app)
 
     logs.init_request_ids(app)
-    _enforce_https(app)
+    security.init_app(app)
     _register_blueprints(app, api)
     app.register_error_handler(errors.AppError, errors.handle_http_exception)
     _register_commands(app)
@@ -56,26 +57,6 @@ def _document_security(api) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "API token prv_..."}
     )
     api.spec.options["security"] = [{"bearerAuth": []}]
-
-
-def _enforce_https(app: Flask) -> None:
-    from flask import redirect
-    from flask import request
-
-    if not app.config["FORCE_HTTPS"]:
-        return
-
-    @app.before_request
-    def require_https():
-        # Health probes come from the load balancer over plain HTTP inside the network.
-        if not request.is_secure and request.endpoint not in {"health.healthz", "health.readyz"}:
-            return redirect(request.url.replace("http://", "https://", 1), code=308)
-        return None
-
-    @app.after_request
-    def hsts(response):
-        response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-        return response
 
 
 def _register_blueprints(app: Flask, api) -> None:
