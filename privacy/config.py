@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from privacy.scrubber.relay import Target
+
 # Every setting the service reads from the environment, with its default and meaning.
 # The README's configuration table lists each of these; a test keeps the two in step.
 SETTINGS: list[tuple[str, str, str]] = [
@@ -75,6 +77,12 @@ SETTINGS: list[tuple[str, str, str]] = [
         "PRIVACY_SCRUB_MAX_BODY_BYTES",
         "`16777216`",
         "largest accepted body of `/api/v1/scrub` requests (413 above)",
+    ),
+    (
+        "PRIVACY_SCRUB_RELAY_URL",
+        "unset (relay off)",
+        "`tcp://host:port` or `udp://host:port` receiving the lines scrubbed by "
+        "`/api/v1/scrub/relay` (docs/syslog.md)",
     ),
     (
         "PRIVACY_BIND",
@@ -172,6 +180,12 @@ def load(root: Path) -> dict:
     broker_url = os.environ.get("PRIVACY_BROKER_URL") or "filesystem://localhost/"
     storage_url = os.environ.get("PRIVACY_STORAGE_URL") or f"file://{instance / 'storage'}"
     force_https = _env_bool("PRIVACY_FORCE_HTTPS", False)
+    relay_url = os.environ.get("PRIVACY_SCRUB_RELAY_URL") or None
+    if relay_url:
+        try:
+            Target.parse(relay_url)
+        except ValueError as exc:
+            raise ConfigError(f"PRIVACY_SCRUB_RELAY_URL: {exc}") from exc
 
     if production:
         if database_url.startswith("sqlite"):
@@ -240,6 +254,7 @@ def load(root: Path) -> dict:
         "MAX_IMPORT_BYTES": _env_int("PRIVACY_MAX_IMPORT_BYTES", 64 * 1024 * 1024),
         "MAX_IMPORT_ROWS": _env_int("PRIVACY_MAX_IMPORT_ROWS", 100_000),
         "SCRUB_MAX_BODY_BYTES": _env_int("PRIVACY_SCRUB_MAX_BODY_BYTES", 16 * 1024 * 1024),
+        "SCRUB_RELAY_URL": relay_url,
         "LOG_FORMAT": os.environ.get("PRIVACY_LOG_FORMAT") or ("json" if production else "text"),
         "LOG_LEVEL": (os.environ.get("PRIVACY_LOG_LEVEL") or "INFO").upper(),
         "SESSION_COOKIE_SECURE": force_https,

@@ -25,8 +25,8 @@ SAMPLE_BODIES = {
 }
 # Routes that accept larger bodies than MAX_CONTENT_LENGTH: (config key, default).
 BODY_LIMITS = {"/api/v1/scrub": ("SCRUB_MAX_BODY_BYTES", 16 * 1024 * 1024)}
-# Routes whose body is not one JSON document (CSV, JSON lines).
-NON_JSON_BODIES = {"/api/v1/subjects/import", "/api/v1/scrub/stream"}
+# Routes whose body is not one JSON document (CSV, JSON lines, plain text).
+NON_JSON_BODIES = {"/api/v1/subjects/import", "/api/v1/scrub/stream", "/api/v1/scrub/relay"}
 
 
 def api_rules(app):

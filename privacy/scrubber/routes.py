@@ -21,10 +21,16 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from privacy.auth.permissions import requires
 from privacy.errors import BadRequest
+from privacy.errors import Conflict
 from privacy.errors import PayloadTooLarge
+from privacy.errors import ServiceUnavailable
 from privacy.extensions import db
 from privacy.scrubber import service
 from privacy.scrubber.operators import Operator
+from privacy.scrubber.relay import RelayUnavailable
+from privacy.scrubber.relay import Target
+from privacy.scrubber.schemas import RelayOptionsSchema
+from privacy.scrubber.schemas import RelayResultSchema
 from privacy.scrubber.schemas import ReverseInputSchema
 from privacy.scrubber.schemas import ReverseResultSchema
 from privacy.scrubber.schemas import ScrubInputSchema
@@ -122,6 +128,48 @@ def scrub_stream(args):
         stream_with_context(_stream_results(stream, operator, args["findings"], scrubber)),
         mimetype="application/x-ndjson",
     )
+
+
+@bp.post("/scrub/relay")
+@requires("scrub")
+@_scrub_body_limit
+@bp.arguments(RelayOptionsSchema, location="query", unknown=ma.RAISE)
+@bp.doc(
+    requestBody={
+        "required": True,
+        "description": "Log lines as plain text, one a line (syslog-ng's http() batches).",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+)
+@bp.response(200, RelayResultSchema)
+def relay(args):
+    """Scrub plain-text lines and send them on to the operator's PRIVACY_SCRUB_RELAY_URL.
+
+    For shippers that ignore the answer to a POST. 503 when the receiver cannot be reached
+    (the shipper retries the batch); 409 when no receiver is configured.
+    """
+    url = current_app.config.get("SCRUB_RELAY_URL")
+    if not url:
+        raise Conflict("No relay receiver is configured (PRIVACY_SCRUB_RELAY_URL).")
+    body = request.get_data(cache=False)
+    # Invalid UTF-8 is a damaged log line, not a reason to lose the batch.
+    lines = body.decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) > MAX_LINES:
+        raise PayloadTooLarge(f"Send at most {MAX_LINES:,} lines a request.")
+    operator = service.operator_for(g.account, args["mode"])
+    scrubber = service.scrubber_for(g.account)
+    _release_database()
+    scrubbed = [s.text for s in service.scrub_batch(lines, operator, scrubber)]
+    try:
+        Target.parse(url).send(scrubbed)
+    except RelayUnavailable as exc:
+        logger.warning("scrub relay failed: %s", exc)
+        raise ServiceUnavailable(
+            "The relay receiver cannot be reached; retry later.", headers={"Retry-After": "5"}
+        ) from None
+    return {"lines": len(scrubbed)}
 
 
 @bp.get("/scrub/settings")

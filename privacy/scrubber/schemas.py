@@ -21,6 +21,16 @@ class ScrubOptionsSchema(StrictSchema):
     )
 
 
+class RelayOptionsSchema(StrictSchema):
+    """The query string of the relay endpoint."""
+
+    mode = ScrubOptionsSchema().fields["mode"]
+
+
+class RelayResultSchema(StrictSchema):
+    lines = ma.fields.Integer(metadata={"description": "lines scrubbed and relayed"})
+
+
 class ScrubInputSchema(ScrubOptionsSchema):
     """Exactly one of `text` and `lines`."""
 
