@@ -6,6 +6,7 @@ import logging
 
 import swagger_ui_bundle
 from flask import Blueprint
+from flask import Response
 from flask import current_app
 from flask import send_from_directory
 from sqlalchemy import text
@@ -72,3 +73,32 @@ def readyz():
 def swagger_assets(filename: str):
     """Swagger UI served from the installed package: no CDN, so no visitor data leaves."""
     return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+
+# Starts Swagger UI from the page's data attributes. templates/swagger_ui.html (which
+# replaces flask-smorest's) loads it as a file because the Content-Security-Policy
+# (privacy/security.py) runs no inline script.
+SWAGGER_INIT_JS = """\
+"use strict";
+(function () {
+  var container = document.getElementById("swagger-ui-container");
+  var config = {
+    url: container.dataset.specUrl,
+    dom_id: "#swagger-ui-container",
+    // The public validator would fetch our spec, and is blocked by the policy anyway.
+    validatorUrl: null
+  };
+  var overrides = JSON.parse(container.dataset.config || "{}");
+  Object.keys(overrides).forEach(function (key) { config[key] = overrides[key]; });
+  window.ui = SwaggerUIBundle(config);
+})();
+"""
+
+
+@bp.get("/api/docs/init.js")
+@public
+def swagger_init():
+    response = Response(SWAGGER_INIT_JS, mimetype="text/javascript")
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response
