@@ -15,12 +15,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     from privacy import config
     from privacy import errors
     from privacy import logs
+    from privacy import pages
     from privacy import security
     from privacy.crypto import BlindIndex
     from privacy.crypto import KeyRing
     from privacy.extensions import api
     from privacy.extensions import celery_init_app
     from privacy.extensions import db
+    from privacy.extensions import limiter
     from privacy.extensions import migrate
 
     app = Flask(__name__, template_folder=str(ROOT / "templates"))
@@ -43,9 +45,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     api.init_app(app)
     _document_security(api)
     celery_init_app(app)
+    limiter.init_app(app)
 
     logs.init_request_ids(app)
     security.init_app(app)
+    pages.init_app(app)
     _register_blueprints(app, api)
     app.register_error_handler(errors.AppError, errors.handle_http_exception)
     _register_commands(app)
@@ -61,26 +65,38 @@ def _document_security(api) -> None:
 
 def _register_blueprints(app: Flask, api) -> None:
     from privacy import health
+    from privacy.accounts import pages as account_pages
     from privacy.accounts import routes as accounts_routes
+    from privacy.audit import pages as audit_pages
     from privacy.audit import routes as audit_routes
+    from privacy.auth import pages as auth_pages
     from privacy.inventory import routes as inventory_routes
     from privacy.scrubber import routes as scrubber_routes
+    from privacy.support import pages as support_pages
+    from privacy.support import routes as support_routes
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(auth_pages.bp)
+    app.register_blueprint(account_pages.bp)
+    app.register_blueprint(support_pages.bp)
+    app.register_blueprint(audit_pages.bp)
     api.register_blueprint(accounts_routes.bp)
     api.register_blueprint(inventory_routes.bp)
     api.register_blueprint(audit_routes.bp)
     api.register_blueprint(scrubber_routes.bp)
+    api.register_blueprint(support_routes.bp)
 
 
 def _register_commands(app: Flask) -> None:
     from privacy.accounts import cli as accounts_cli
     from privacy.audit import cli as audit_cli
     from privacy.keys import cli as keys_cli
+    from privacy.support import cli as support_cli
 
     app.cli.add_command(accounts_cli.accounts)
     app.cli.add_command(audit_cli.audit)
     app.cli.add_command(keys_cli.keys)
+    app.cli.add_command(support_cli.operators)
 
 
 @event.listens_for(Engine, "connect")

@@ -85,6 +85,32 @@ SETTINGS: list[tuple[str, str, str]] = [
         "`/api/v1/scrub/relay` (docs/syslog.md)",
     ),
     (
+        "PRIVACY_BASE_URL",
+        "`http://127.0.0.1:$PORT` (required in production)",
+        "the service's public address, used in the links of e-mails",
+    ),
+    ("PRIVACY_SESSION_IDLE_MINUTES", "`30`", "a browser session ends after this much inactivity"),
+    ("PRIVACY_SESSION_MAX_HOURS", "`12`", "a browser session ends this long after sign-in"),
+    ("PRIVACY_SIGNIN_LINK_MINUTES", "`15`", "life of an e-mailed sign-in link (single use)"),
+    ("PRIVACY_INVITATION_DAYS", "`7`", "life of an invitation to join an account"),
+    (
+        "PRIVACY_RATELIMIT_STORAGE_URL",
+        "`memory://` (production: `PRIVACY_BROKER_URL`)",
+        "where rate-limit counters live; `redis://...` to share them between processes",
+    ),
+    (
+        "PRIVACY_SIGNIN_RATE_LIMIT",
+        "`5 per 15 minutes`",
+        "sign-in e-mails per address (and ten times that per client address)",
+    ),
+    (
+        "PRIVACY_OIDC_ISSUER",
+        "`https://accounts.google.com`",
+        "OpenID Connect issuer of Google sign-in (its `/.well-known/openid-configuration`)",
+    ),
+    ("PRIVACY_OIDC_CLIENT_ID", "unset (Google sign-in off)", "OAuth client id"),
+    ("PRIVACY_OIDC_CLIENT_SECRET", "unset", "OAuth client secret"),
+    (
         "PRIVACY_BIND",
         "`127.0.0.1:$PORT` (`PORT` defaults to 8000)",
         "address gunicorn listens on, e.g. `0.0.0.0:8000`",
@@ -199,6 +225,11 @@ def load(root: Path) -> dict:
             )
         if not force_https:
             raise ConfigError("PRIVACY_ENV=production needs PRIVACY_FORCE_HTTPS=true")
+        if not (os.environ.get("PRIVACY_BASE_URL") or "").startswith("https://"):
+            raise ConfigError(
+                "PRIVACY_ENV=production needs PRIVACY_BASE_URL, the service's https:// address "
+                "used in e-mailed links"
+            )
 
     broker_folder = instance / "broker" / "queue"
     celery: dict = {
@@ -257,6 +288,23 @@ def load(root: Path) -> dict:
         "SCRUB_RELAY_URL": relay_url,
         "LOG_FORMAT": os.environ.get("PRIVACY_LOG_FORMAT") or ("json" if production else "text"),
         "LOG_LEVEL": (os.environ.get("PRIVACY_LOG_LEVEL") or "INFO").upper(),
+        "BASE_URL": (
+            os.environ.get("PRIVACY_BASE_URL")
+            or f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
+        ).rstrip("/"),
+        "SESSION_IDLE_MINUTES": _env_int("PRIVACY_SESSION_IDLE_MINUTES", 30),
+        "SESSION_MAX_HOURS": _env_int("PRIVACY_SESSION_MAX_HOURS", 12),
+        "SIGNIN_LINK_MINUTES": _env_int("PRIVACY_SIGNIN_LINK_MINUTES", 15),
+        "INVITATION_DAYS": _env_int("PRIVACY_INVITATION_DAYS", 7),
+        "RATELIMIT_STORAGE_URI": os.environ.get("PRIVACY_RATELIMIT_STORAGE_URL")
+        or (broker_url if production else "memory://"),
+        "SIGNIN_RATE_LIMIT": os.environ.get("PRIVACY_SIGNIN_RATE_LIMIT") or "5 per 15 minutes",
+        "OIDC_ISSUER": (
+            os.environ.get("PRIVACY_OIDC_ISSUER") or "https://accounts.google.com"
+        ).rstrip("/"),
+        "OIDC_CLIENT_ID": os.environ.get("PRIVACY_OIDC_CLIENT_ID") or None,
+        "OIDC_CLIENT_SECRET": os.environ.get("PRIVACY_OIDC_CLIENT_SECRET") or None,
+        "SESSION_COOKIE_NAME": "privacy_session",
         "SESSION_COOKIE_SECURE": force_https,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,4 +1,5 @@
-"""Extension objects (database, migrations, OpenAPI, Celery), bound in create_app."""
+"""Extension objects (database, migrations, OpenAPI, Celery, rate limits, CSRF), bound in
+create_app."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import os
 from celery import Celery
 from celery import Task
 from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -38,6 +42,12 @@ class PrivacyApi(Api):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = PrivacyApi()
+# Limits are declared on the views that need them (sign-in, public forms); the client
+# address is the proxy-corrected remote address (PRIVACY_PROXY_HOPS).
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="moving-window")
+# Form posts of the pages; checked in privacy.web before the view, never on /api/ routes
+# (those authenticate with bearer tokens, which a cross-site form cannot send).
+csrf = CSRFProtect()
 
 
 def celery_init_app(app: Flask) -> Celery:

@@ -29,6 +29,8 @@ from celery import shared_task
 from flask import current_app
 from flask import render_template
 from jinja2 import TemplateNotFound
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
 
@@ -210,3 +212,34 @@ def render_and_send(to: str | list[str], subject: str, template_base: str, **con
 def send_task(to: str | list[str], subject: str, text: str, html: str | None = None) -> str:
     """send() from a worker; retried with backoff only when the connection fails."""
     return send(to, subject, text, html)
+
+
+# -- mail that waits for the transaction ------------------------------------------------
+_PENDING = "privacy.mail.pending"
+
+
+def send_after_commit(to: str | list[str], subject: str, text: str, html: str | None = None):
+    """Queue send_task once the current database transaction commits; drop it on rollback.
+
+    Services call this instead of sending: a link in a mail must not point at a row that was
+    rolled back, and the worker must find the row the mail is about.
+    """
+    from privacy.extensions import db
+
+    session = db.session()
+    session.info.setdefault(_PENDING, []).append((to, subject, text, html))
+
+
+@event.listens_for(Session, "after_commit")
+def _send_pending(session) -> None:
+    for to, subject, text, html in session.info.pop(_PENDING, ()):
+        try:
+            send_task.delay(to, subject, text, html)
+        except Exception as exc:  # the commit stands; a failed enqueue must not undo the answer
+            # The type only: the message may carry the recipient.
+            logger.error("mail could not be queued: %s", type(exc).__name__)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session) -> None:
+    session.info.pop(_PENDING, None)

@@ -23,6 +23,7 @@ from sqlalchemy import text  # noqa: E402
 from privacy import create_app  # noqa: E402
 from privacy.accounts import services as accounts  # noqa: E402
 from privacy.extensions import db  # noqa: E402
+from privacy.extensions import limiter  # noqa: E402
 
 TEST_DATA_KEYS = "t1:" + base64.b64encode(b"\x01" * 32).decode()
 TEST_INDEX_KEY = base64.b64encode(b"\x02" * 32).decode()
@@ -77,6 +78,8 @@ def _app_context(request):
     app = request.getfixturevalue("app")
     # Tests that build a second app make its Celery the default; take ours back.
     app.extensions["celery"].set_default()
+    app.extensions["celery"].set_current()
+    limiter.reset()  # rate-limit counters (memory) do not carry over between tests
     with app.app_context():
         yield
         db.session.rollback()

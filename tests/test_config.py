@@ -19,6 +19,7 @@ PRODUCTION = {
     "PRIVACY_DATABASE_URL": "postgresql+psycopg://db.internal/privacy",
     "PRIVACY_BROKER_URL": "redis://redis.internal:6379/0",
     "PRIVACY_FORCE_HTTPS": "true",
+    "PRIVACY_BASE_URL": "https://privacy.example.com",
 }
 
 
@@ -76,6 +77,8 @@ def test_production_refuses_missing_secrets(env, tmp_path, monkeypatch, missing)
         ({"PRIVACY_DATABASE_URL": ""}, "SQLite"),
         ({"PRIVACY_FORCE_HTTPS": "false"}, "HTTPS"),
         ({"PRIVACY_BROKER_URL": ""}, "broker"),
+        ({"PRIVACY_BASE_URL": ""}, "PRIVACY_BASE_URL"),
+        ({"PRIVACY_BASE_URL": "http://privacy.example.com"}, "PRIVACY_BASE_URL"),
     ],
 )
 def test_production_refuses_unsafe_settings(env, tmp_path, override, message):

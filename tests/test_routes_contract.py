@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from privacy.extensions import db
+from privacy.support import services as support
 from tests.conftest import Tenant
 
 FRAMEWORK_PUBLIC = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
@@ -22,11 +24,22 @@ SAMPLE_BODIES = {
     ("POST", "/api/v1/tokens"): {"name": "evil"},
     ("POST", "/api/v1/scrub"): {"text": "ping from intruder@evil.example"},
     ("POST", "/api/v1/scrub/reverse"): {"text": "nothing to reverse"},
+    ("POST", "/api/v1/support-grants"): {
+        "operator_email": "ops@platform.example",
+        "hours": 72,
+        "reason": "intrusion",
+    },
 }
 # Routes that accept larger bodies than MAX_CONTENT_LENGTH: (config key, default).
 BODY_LIMITS = {"/api/v1/scrub": ("SCRUB_MAX_BODY_BYTES", 16 * 1024 * 1024)}
 # Routes whose body is not one JSON document (CSV, JSON lines, plain text).
-NON_JSON_BODIES = {"/api/v1/subjects/import", "/api/v1/scrub/stream", "/api/v1/scrub/relay"}
+# Writes that take no body at all.
+BODILESS = {"/api/v1/members/<uuid:member_id>/invitation"}
+NON_JSON_BODIES = BODILESS | {
+    "/api/v1/subjects/import",
+    "/api/v1/scrub/stream",
+    "/api/v1/scrub/relay",
+}
 
 
 def api_rules(app):
@@ -66,7 +79,16 @@ def seed_victim(client, victim: Tenant) -> dict:
         headers=h,
     ).json
     token = client.post("/api/v1/tokens", json={"name": "victim pipeline"}, headers=h).json
-    return {"subject": subject, "system": system, "member": member, "token": token}
+    support.create_operator(
+        email="ops@platform.example", name="Olga Ops", role="support", actor="t"
+    )
+    db.session.commit()
+    grant = client.post(
+        "/api/v1/support-grants",
+        json={"operator_email": "ops@platform.example", "hours": 4, "reason": "ticket 7"},
+        headers=h,
+    ).json
+    return {"subject": subject, "system": system, "member": member, "token": token, "grant": grant}
 
 
 def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, other_tenant):
@@ -76,6 +98,7 @@ def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, 
         "system_id": victim["system"]["id"],
         "member_id": victim["member"]["id"],
         "token_id": victim["token"]["id"],
+        "grant_id": victim["grant"]["id"],
     }
     secrets = [
         str(tenant.account.public_id),
@@ -116,6 +139,8 @@ def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, 
     assert {m["id"] for m in members} >= {victim["member"]["id"]}
     token = client.get(f"/api/v1/tokens/{victim['token']['id']}", headers=tenant.headers).json
     assert token["revoked_at"] is None
+    grant = client.get(f"/api/v1/support-grants/{victim['grant']['id']}", headers=tenant.headers)
+    assert grant.json["revoked_at"] is None
 
 
 def json_write_routes(app, tenant_ids: dict):
@@ -135,6 +160,7 @@ def own_ids(client, tenant) -> dict:
         "system_id": seeded["system"]["id"],
         "member_id": seeded["member"]["id"],
         "token_id": seeded["token"]["id"],
+        "grant_id": seeded["grant"]["id"],
     }
 
 

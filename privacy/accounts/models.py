@@ -21,7 +21,7 @@ from privacy.extensions import db
 
 REGIONS = ("eu", "us")
 ROLES = ("member", "admin")  # ordered: a later role includes the earlier ones
-SCOPES = ("inventory", "tokens", "members", "audit", "scrub")
+SCOPES = ("inventory", "tokens", "members", "grants", "audit", "scrub")
 
 # Members are found by e-mail across accounts (sign-in), so their blind index has one scope.
 MEMBER_INDEX_SCOPE = "members"
@@ -45,6 +45,10 @@ class Member(PublicIdMixin, AccountScopedMixin, EncryptedContactMixin, Timestamp
     )
 
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="member")
+    # Set when an admin invites by e-mail; the invitation is open until the first sign-in
+    # (joined_at) or until it expires. Members added otherwise (the CLI) are not invitations.
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ApiToken(PublicIdMixin, AccountScopedMixin, db.Model):

@@ -48,7 +48,18 @@ def list_members():
 @bp.arguments(MemberCreateSchema)
 @bp.response(201, MemberSchema)
 def add_member(data):
-    member = services.add_member(g.account, **data)
+    """Add a member and e-mail the invitation; its link signs them in the first time."""
+    member = services.invite_member(g.account, **data)
+    db.session.commit()
+    return member
+
+
+@bp.post("/members/<uuid:member_id>/invitation")
+@requires("members:write")
+@bp.response(200, MemberSchema)
+def resend_invitation(member_id: uuid.UUID):
+    """A fresh invitation for a member who has not signed in yet (409 once they have)."""
+    member = services.resend_invitation(g.account, get_for_account(Member, member_id, g.account))
     db.session.commit()
     return member
 

@@ -24,6 +24,10 @@ class MemberSchema(ma.Schema):
     email = ma.fields.String()
     role = ma.fields.String()
     created_at = ma.fields.DateTime()
+    invited_at = ma.fields.DateTime(allow_none=True)
+    joined_at = ma.fields.DateTime(
+        allow_none=True, metadata={"description": "First sign-in; null while invited"}
+    )
 
 
 class MemberCreateSchema(StrictSchema):

@@ -17,6 +17,8 @@ from privacy.accounts.models import Account
 from privacy.accounts.models import ApiToken
 from privacy.accounts.models import Member
 from privacy.audit import services as audit
+from privacy.auth import sessions
+from privacy.auth import signin
 from privacy.crypto import token_hash
 from privacy.database import email_index
 from privacy.database import for_account
@@ -96,6 +98,37 @@ def add_member(
     return member
 
 
+def invite_member(
+    account: Account, *, email: str, name: str | None, role: str, actor: str | None = None
+) -> Member:
+    """Add a member and mail the invitation; its link is their first sign-in."""
+    member = add_member(account, email=email, name=name, role=role, actor=actor)
+    signin.invite(account, member)
+    audit.record(
+        account,
+        action="member.invited",
+        object_type="member",
+        object_id=member.public_id,
+        actor=actor,
+    )
+    return member
+
+
+def resend_invitation(account: Account, member: Member, *, actor: str | None = None) -> Member:
+    """A new invitation for a member who has not signed in yet (409 once they have)."""
+    if member.joined_at is not None:
+        raise Conflict("This member has already signed in; they can ask for a sign-in link.")
+    signin.invite(account, member)
+    audit.record(
+        account,
+        action="member.invited",
+        object_type="member",
+        object_id=member.public_id,
+        actor=actor,
+    )
+    return member
+
+
 def _admin_count(account: Account) -> int:
     return db.session.scalar(
         for_account(Member, account, func.count()).where(Member.role == "admin")
@@ -117,6 +150,7 @@ def change_role(account: Account, member: Member, *, role: str, actor: str | Non
     member.role = role
     if role != "admin":
         _revoke_member_tokens(account, member, only_role="admin", actor=actor)
+    sessions.end_member_sessions(member, "role_changed", actor=actor)
     audit.record(
         account,
         action="member.role_changed",
@@ -133,6 +167,7 @@ def remove_member(account: Account, member: Member, *, actor: str | None = None)
     if member.role == "admin" and _admin_count(account) <= 1:
         raise Conflict("The last admin of an account cannot be removed.")
     _revoke_member_tokens(account, member, only_role=None, actor=actor)
+    sessions.end_member_sessions(member, "removed", actor=actor)
     audit.record(
         account,
         action="member.removed",

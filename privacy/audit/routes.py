@@ -34,6 +34,26 @@ class AuditArgsSchema(PageArgsSchema):
     since = ma.fields.AwareDateTime(load_default=None)
 
 
+@bp.get("/access-changes")
+@requires("audit:read")
+@bp.arguments(PageArgsSchema, location="query")
+@bp.response(200, page_schema(AuditEventSchema, "AccessChangesPage"))
+def list_access_changes(args):
+    """Every change to members, roles, tokens and support grants, newest first."""
+    events = services.list_events(
+        g.account,
+        after_id=decode_cursor(args["cursor"]),
+        limit=args["limit"] + 1,
+        actions=services.ACCESS_CHANGES,
+    )
+    more = len(events) > args["limit"]
+    events = events[: args["limit"]]
+    return {
+        "items": events,
+        "next_cursor": encode_cursor(events[-1].id) if more and events else None,
+    }
+
+
 @bp.get("/audit")
 @requires("audit:read")
 @bp.arguments(AuditArgsSchema, location="query")

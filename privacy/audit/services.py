@@ -21,6 +21,17 @@ from privacy.database import utcnow
 from privacy.extensions import db
 
 GENESIS = "0" * 64
+# The access-control changes an account's admins are shown (members, roles, tokens, grants).
+ACCESS_CHANGES = (
+    "member.added",
+    "member.invited",
+    "member.role_changed",
+    "member.removed",
+    "token.created",
+    "token.revoked",
+    "grant.created",
+    "grant.revoked",
+)
 PLATFORM_CHAIN = "platform"
 
 
@@ -115,15 +126,18 @@ def list_events(
     after_id: int | None,
     limit: int,
     action: str | None = None,
+    actions: tuple[str, ...] | None = None,
     object_id: str | None = None,
     since: datetime | None = None,
 ) -> list[AuditEvent]:
-    """Newest first, for one account's admins."""
+    """Newest first, for one account's admins; `actions` keeps only those actions."""
     query = select(AuditEvent).where(AuditEvent.account_ref == str(account.public_id))
     if after_id is not None:
         query = query.where(AuditEvent.id < after_id)
     if action:
         query = query.where(AuditEvent.action == action)
+    if actions is not None:
+        query = query.where(AuditEvent.action.in_(actions))
     if object_id:
         query = query.where(AuditEvent.object_id == object_id)
     if since:

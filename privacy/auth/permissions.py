@@ -1,4 +1,5 @@
-"""The permission table, token authentication, and the decorators every view declares."""
+"""The permission table, token and session authentication, and the decorators every view
+declares: `requires` (API, bearer token), `page` (pages, browser session) and `public`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import g
+from flask import redirect
 from flask import request
+from flask import url_for
 from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy import update
@@ -22,20 +25,25 @@ from privacy.errors import Forbidden
 from privacy.errors import Unauthorized
 from privacy.extensions import db
 
-# permission -> (least role, API area a narrowed token must name)
-PERMISSIONS: dict[str, tuple[str, str]] = {
-    "inventory:read": ("member", "inventory"),
-    "inventory:write": ("admin", "inventory"),
-    "members:read": ("member", "members"),
-    "members:write": ("admin", "members"),
-    "tokens:manage": ("admin", "tokens"),
-    "audit:read": ("admin", "audit"),
-    "scrub": ("member", "scrub"),
-    "scrub:reverse": ("admin", "scrub"),
-    "scrub:settings": ("admin", "scrub"),
+# permission -> (least role, API area a narrowed token must name, support-grant access that
+# allows it: "read", "write", or None when support staff may never do it, even with a grant).
+PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
+    "inventory:read": ("member", "inventory", "read"),
+    "inventory:write": ("admin", "inventory", "write"),
+    "members:read": ("member", "members", "read"),
+    "members:write": ("admin", "members", None),
+    "tokens:manage": ("admin", "tokens", None),
+    "grants:manage": ("admin", "grants", None),
+    "audit:read": ("admin", "audit", "read"),
+    "scrub": ("member", "scrub", "read"),
+    "scrub:reverse": ("admin", "scrub", None),
+    "scrub:settings": ("admin", "scrub", "write"),
 }
 
 PUBLIC = "public"
+# Page-only declarations: any signed-in browser, and platform operators only.
+SIGNED_IN = "signed_in"
+OPERATOR = "operator"
 TOKEN_PATTERN = re.compile(r"^prv_[A-Za-z0-9_-]{20,100}$")
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 # Built once: every API request runs it, and building a statement costs more than its SQL.
@@ -75,7 +83,7 @@ def authenticate() -> ApiToken:
 
 
 def check(token: ApiToken, permission: str) -> None:
-    role, scope = PERMISSIONS[permission]
+    role, scope, _grant = PERMISSIONS[permission]
     if ROLES.index(token.role) < ROLES.index(role):
         raise Forbidden(f"This needs the {role} role.")
     if token.scopes is not None and scope not in token.scopes:
@@ -94,6 +102,61 @@ def requires(permission: str) -> Callable:
             return view(*args, **kwargs)
 
         wrapper.permission = permission
+        return wrapper
+
+    return decorate
+
+
+def check_principal(principal, permission: str) -> None:
+    """A browser session's rights: a member's role, or an operator's grant (each use audited)."""
+    from privacy.audit import services as audit
+
+    if permission == SIGNED_IN:
+        return
+    if permission == OPERATOR:
+        if principal.operator is None:
+            raise Forbidden("This page is for platform support staff.")
+        return
+    role, _scope, grant_access = PERMISSIONS[permission]
+    if principal.member is not None:
+        if ROLES.index(principal.member.role) < ROLES.index(role):
+            raise Forbidden(f"This needs the {role} role.")
+        return
+    grant = principal.grant
+    if grant is None:
+        raise Forbidden("Open a customer account through a support grant first.")
+    if grant_access is None or (grant_access == "write" and grant.access != "write"):
+        raise Forbidden("Your support grant does not allow this.")
+    audit.record(
+        principal.account,
+        action="support.access",
+        object_type="support_grant",
+        object_id=grant.public_id,
+        data={"permission": permission, "method": request.method, "page": request.endpoint},
+        actor=principal.actor,
+    )
+    db.session.commit()
+
+
+def page(permission: str) -> Callable:
+    """Declare and enforce a page's permission: sign-in page without a session, 403 without
+    rights."""
+    if permission not in PERMISSIONS and permission not in (SIGNED_IN, OPERATOR):
+        raise KeyError(f"unknown permission {permission!r}")
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            from privacy.auth import sessions
+
+            principal = sessions.current()
+            if principal is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            check_principal(principal, permission)
+            return view(*args, **kwargs)
+
+        wrapper.permission = permission
+        wrapper.page = True
         return wrapper
 
     return decorate

@@ -1,0 +1,1 @@
+"""Platform staff (operators) and the support-access grants customers give them."""
