@@ -28,7 +28,8 @@ run: migrate
 	@echo "  Privacy service on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/api/docs)"
 	@echo "  Next: create the first account and its admin API token (printed once):"
 	@echo "    $(BIN)/flask --app wsgi accounts create \"Acme GmbH\" --admin you@example.com"
-	@echo "  Outgoing mail lands in instance/outbox/ (set PRIVACY_SMTP_URL to send it)."
+	@echo "  Then sign in at http://127.0.0.1:$(PORT)/auth/login with that e-mail: the sign-in"
+	@echo "  link lands in instance/outbox/ as an .eml file (set PRIVACY_SMTP_URL to send mail)."
 	@echo "  Background jobs run in the worker below, on the embedded broker in instance/broker/."
 	@echo ""
 	$(BIN)/honcho start --procfile Procfile --port $(PORT)
