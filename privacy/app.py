@@ -17,6 +17,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from privacy import logs
     from privacy import pages
     from privacy import security
+    from privacy.auth import google
     from privacy.crypto import BlindIndex
     from privacy.crypto import KeyRing
     from privacy.extensions import api
@@ -46,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _document_security(api)
     celery_init_app(app)
     limiter.init_app(app)
+    google.init_app(app)
 
     logs.init_request_ids(app)
     security.init_app(app)
@@ -69,6 +71,7 @@ def _register_blueprints(app: Flask, api) -> None:
     from privacy.accounts import routes as accounts_routes
     from privacy.audit import pages as audit_pages
     from privacy.audit import routes as audit_routes
+    from privacy.auth import google
     from privacy.auth import pages as auth_pages
     from privacy.inventory import routes as inventory_routes
     from privacy.scrubber import routes as scrubber_routes
@@ -77,6 +80,7 @@ def _register_blueprints(app: Flask, api) -> None:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth_pages.bp)
+    app.register_blueprint(google.bp)
     app.register_blueprint(account_pages.bp)
     app.register_blueprint(support_pages.bp)
     app.register_blueprint(audit_pages.bp)
