@@ -90,6 +90,8 @@ _CONTINUATION = re.compile(r"(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3}(?=\s+[A-Z]))
 ACCESS_USER = re.compile(r"^\S+ \S+ (?P<user>[^\s\[\]\"-][^\s\[\]\"]{0,63}) \[")
 # sshd and friends: "for invalid user NAME from", "for NAME from", "user NAME".
 SSH_USER = re.compile(r"\bfor (?:invalid |illegal )?(?:user )?(?P<user>[\w.@-]{2,64}) from ")
+# PAM: "session opened for user NAME(uid=1000) by (uid=0)", "session closed for user NAME".
+SESSION_USER = re.compile(r"\bsession (?:opened|closed) for user (?P<user>[\w.@-]{2,64})")
 
 _L = r"(?:[^\W\d_]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f])"  # letters and their marks
 LETTER_WORD = re.compile(_L + r"+(?:['’.-]" + _L + r"+)*\.?")
@@ -158,6 +160,55 @@ USER_STATUS = re.compile(
 LITERAL = re.compile(
     r"(?:(?P<q>[\"'])(?P<qv>" + NAME_RUN + r")(?P=q)|(?<=[(,] )(?P<tv>" + NAME_RUN + r")(?=,|\)))"
 )
+# `Ana Lima <ana.lima@example.org>`: a mailbox's display name (mail logs, headers). The
+# address is found first; the name is read back from it.
+MAILBOX = re.compile(r" <(?P<local>[^\s<>@%]{1,64})(?:@|%40)[\w-]+\.")
+NAME_BEFORE = re.compile(r"(?P<name>" + NAME_RUN + r")[\"']?$")
+# `key=` (logfmt, query strings) or `"key": ` (JSON, reprs) right before a value.
+KEY_BEFORE = re.compile(
+    r"(?:(?P<key>[A-Za-z_][\w.-]{0,30})=|[\"'](?P<qkey>[A-Za-z_][\w.-]{0,30})[\"']\s*:\s*)[\"']?$"
+)
+# Keys whose values are places, not people, in whatever script they are written.
+PLACE_KEYS = {
+    "city",
+    "town",
+    "country",
+    "region",
+    "state",
+    "province",
+    "district",
+    "street",
+    "address",
+    "location",
+    "place",
+}
+# Lower-case words inside names: "Ahmad bin Yusof", "Joost van der Meulen", "Ana de Souza".
+PARTICLES = {
+    "al",
+    "bin",
+    "binti",
+    "bint",
+    "ibn",
+    "da",
+    "das",
+    "de",
+    "del",
+    "della",
+    "der",
+    "di",
+    "do",
+    "dos",
+    "du",
+    "el",
+    "la",
+    "le",
+    "ten",
+    "ter",
+    "van",
+    "von",
+    "y",
+    "zu",
+}
 JSON_ESCAPED = re.compile(r"\\u[0-9a-fA-F]{4}")
 CAPITAL_PAIR = re.compile(r"\b[A-Z][a-z'’-]+(?: [A-Z]\.)? [A-Z][a-zA-Z'’-]+")
 
@@ -521,7 +572,10 @@ class NameStructureRecognizer(EntityRecognizer):
             key = candidate.group("key").lower()
             if key not in KEYS:
                 continue
-            match = VALUE.match(text, candidate.end())
+            at = candidate.end()
+            if text.startswith("<", at):  # dovecot and mail servers: user=<name>
+                at += 1
+            match = VALUE.match(text, at)
             if match is None:
                 continue
             spaced = "=" not in candidate.group() and ":" not in candidate.group()
@@ -558,6 +612,15 @@ class NameStructureRecognizer(EntityRecognizer):
         for match in SSH_USER.finditer(text) if " from " in text else ():
             if handle_like(match.group("user")):
                 add(match.start("user"), match.end("user"), 0.85)
+        for match in SESSION_USER.finditer(text) if "session " in text else ():
+            if handle_like(match.group("user")):
+                add(match.start("user"), match.end("user"), 0.85)
+        for mailbox in MAILBOX.finditer(text) if " <" in text else ():
+            match = NAME_BEFORE.search(text, max(0, mailbox.start() - 80), mailbox.start())
+            if match:
+                span = display_name(text, match.start("name"), match.end("name"), mailbox["local"])
+                if span:
+                    add(*span, 0.75)
 
         for match in PHRASE.finditer(text):
             span = best_name(text, match.start("name"), match.end("name"), prose=True)
@@ -571,14 +634,27 @@ class NameStructureRecognizer(EntityRecognizer):
             if handle_like(match.group("user")):
                 add(match.start("user"), match.end("user"), 0.8)
         for match in LITERAL.finditer(text):
-            group = "qv" if match.group("qv") is not None else "tv"
-            value = match.group(group)
-            if gazetteer_name(value):
-                add(match.start(group), match.end(group), 0.65)
+            if match.group("qv") is not None:
+                value = match.group("qv")
+                if gazetteer_name(value) and not (
+                    value.islower() and key_before(text, match.start("qv"))
+                ):  # msg="shim disconnected": the key said what a lower-case value is
+                    add(match.start("qv"), match.end("qv"), 0.65)
+                continue
+            # A tuple item, or "Last, First" over two: (7, Ana Lima, null), (8, Lima, Ana, x)
+            value = match.group("tv")
+            while value and not (
+                ("," not in value or capitalized(value.replace(",", " ").split()))
+                and gazetteer_name(value)
+            ):
+                value = value.rpartition(", ")[0]
+            if value:
+                add(match.start("tv"), match.start("tv") + len(value), 0.65)
 
         if not text.isascii():
             for match in NON_LATIN_RUN.finditer(text):
-                add(match.start(), match.end(), 0.75)
+                if key_before(text, match.start()) not in PLACE_KEYS:
+                    add(match.start(), match.end(), 0.75)
         return results
 
 
@@ -591,11 +667,41 @@ def best_name(text: str, start: int, end: int, *, prose: bool) -> tuple[int, int
         if not natural_name(value):
             continue
         tokens = value.replace(",", " ").split()
-        capital = all(t[:1].isupper() for t in tokens if len(t) > 3 or "." not in t)
+        words_proper = [t for t in tokens if len(t) > 3 or "." not in t]  # initials aside
+        capital = not words_proper or capitalized(words_proper)
         if capital and (len(tokens) >= 2 or tokens[0].lower() in first_names()):
             return start, stop
         if not capital and gazetteer_name(value):
             return start, stop
+    return None
+
+
+def key_before(text: str, start: int) -> str | None:
+    """The lower-cased key of the `key=value` / `"key": "value"` whose value starts at `start`."""
+    match = KEY_BEFORE.search(text, max(0, start - 40), start)
+    return (match.group("key") or match.group("qkey")).lower() if match else None
+
+
+def capitalized(tokens: list[str]) -> bool:
+    """Every word capitalized, name particles aside; the first and last always."""
+    if not (tokens[0][:1].isupper() and tokens[-1][:1].isupper()):
+        return False
+    return all(t[:1].isupper() or t in PARTICLES for t in tokens[1:-1])
+
+
+def display_name(text: str, start: int, end: int, local: str) -> tuple[int, int] | None:
+    """The trailing words of text[start:end] that name the mailbox `local`: a capitalized
+    name that is in the gazetteer or spelled out in the local part (`Ana Lima <ana.lima@`)."""
+    words = list(re.finditer(r"[^\s,]+", text[start:end]))
+    local = local.lower()
+    for count in range(min(len(words), 4), 1, -1):
+        first = start + words[-count].start()
+        value = text[first:end]
+        tokens = value.replace(",", " ").split()
+        if not (natural_name(value) and capitalized(tokens)):
+            continue
+        if gazetteer_name(value) or all(t.lower().rstrip(".") in local for t in tokens):
+            return first, end
     return None
 
 
@@ -613,7 +719,7 @@ def gazetteer_name(value: str) -> bool:
     names = first_names()
     if not (lowered[0] in names or lowered[-1] in names):
         return False
-    return all(t[:1].isupper() for t in tokens) or all(t.islower() for t in tokens)
+    return capitalized(tokens) or all(t.islower() for t in tokens)
 
 
 def ner_windows(text: str, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -31,6 +31,8 @@ _IPV4 = (
 )
 # Digit runs with optional single separators: cards (Luhn), then phones.
 _DIGITS = r"(?P<digits>(?<![\w.:/+%-])\+?\(?\d[\d\s().+-]{5,24}\d(?![\w/]|[.:]\d))"
+# A `tel:` URI (RFC 3966): the colon before it keeps _DIGITS off, so it has its own pass.
+TEL_URI = re.compile(r"\b[Tt][Ee][Ll]:(?P<number>\+?\d[\d().-]{5,24}\d)(?![\w/]|[.:]\d)")
 
 # E-mail runs alone, and only on lines with an '@' (or %40): its pattern is the costliest.
 EMAIL_PATTERN = re.compile(_EMAIL)
@@ -222,11 +224,13 @@ class LogPatternRecognizer(EntityRecognizer):
                 if stop is not None:
                     results.append(RecognizerResult(IBAN, start, stop, 1.0))
             elif kind == "ipv6":
-                value = value.rstrip(".")
-                if value.count(":") >= 2 and _valid_ip(value):
+                value = ipv6_value(value.rstrip("."))
+                if value:
                     results.append(RecognizerResult(IP, start, start + len(value), 0.95))
             elif kind == "ipv4":
-                results.append(RecognizerResult(IP, start, end, 0.95))
+                address = ipaddress.IPv4Address(value)
+                if not (address.is_loopback or address.is_unspecified):  # identify no one
+                    results.append(RecognizerResult(IP, start, end, 0.95))
             else:
                 stripped = value.rstrip(" .-(")
                 end = start + len(stripped)
@@ -239,12 +243,36 @@ class LogPatternRecognizer(EntityRecognizer):
                     if stripped.startswith("(") is False and text[start - 1 : start] == "(":
                         start -= 1
                     results.append(RecognizerResult(PHONE, start, end, 0.85))
+        if "tel:" in text or "TEL:" in text:
+            for match in TEL_URI.finditer(text):
+                if phone_ok(match.group("number"), "tel:"):
+                    results.append(RecognizerResult(PHONE, *match.span("number"), 0.85))
         return results
 
 
-def _valid_ip(value: str) -> bool:
+def ipv6_value(value: str) -> str | None:
+    """The IPv6 address `value` starts with, or None.
+
+    Apache writes a client as `2001:db8::7:51234`, the port after a colon and no brackets:
+    when the whole is no address, the last group is dropped. Eight groups of two hex digits
+    are bytes (certificate serials, key fingerprints), not an address. Loopback and
+    unspecified addresses (`::1`, `::`) identify no one.
+    """
+    if value.count(":") < 2:
+        return None
+    address = _ipv6(value)
+    if address is None and value.count(":") > 2:
+        value = value.rsplit(":", 1)[0]
+        address = _ipv6(value)
+    if address is None or address.is_loopback or address.is_unspecified:
+        return None
+    if "::" not in value and all(len(group) == 2 for group in value.split(":")):
+        return None
+    return value
+
+
+def _ipv6(value: str) -> ipaddress.IPv6Address | None:
     try:
-        ipaddress.ip_address(value)
+        return ipaddress.IPv6Address(value)
     except ValueError:
-        return False
-    return True
+        return None
