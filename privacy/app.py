@@ -73,6 +73,11 @@ def _register_blueprints(app: Flask, api) -> None:
     from privacy.audit import routes as audit_routes
     from privacy.auth import google
     from privacy.auth import pages as auth_pages
+    from privacy.dsr import form as dsr_form
+    from privacy.dsr import opendsr
+    from privacy.dsr import pages as dsr_pages
+    from privacy.dsr import results as dsr_results
+    from privacy.dsr import routes as dsr_routes
     from privacy.inventory import routes as inventory_routes
     from privacy.scrubber import routes as scrubber_routes
     from privacy.support import pages as support_pages
@@ -84,11 +89,16 @@ def _register_blueprints(app: Flask, api) -> None:
     app.register_blueprint(account_pages.bp)
     app.register_blueprint(support_pages.bp)
     app.register_blueprint(audit_pages.bp)
+    app.register_blueprint(opendsr.bp)
+    app.register_blueprint(dsr_results.bp)
+    app.register_blueprint(dsr_pages.bp)
+    app.register_blueprint(dsr_form.bp)
     api.register_blueprint(accounts_routes.bp)
     api.register_blueprint(inventory_routes.bp)
     api.register_blueprint(audit_routes.bp)
     api.register_blueprint(scrubber_routes.bp)
     api.register_blueprint(support_routes.bp)
+    api.register_blueprint(dsr_routes.bp)
 
 
 def _register_commands(app: Flask) -> None:

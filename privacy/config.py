@@ -111,6 +111,17 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("PRIVACY_OIDC_CLIENT_ID", "unset (Google sign-in off)", "OAuth client id"),
     ("PRIVACY_OIDC_CLIENT_SECRET", "unset", "OAuth client secret"),
     (
+        "PRIVACY_OPENDSR_KEY_FILE",
+        "generated into `instance/opendsr/` (required in production)",
+        "PEM RSA key that signs OpenDSR answers and callbacks",
+    ),
+    (
+        "PRIVACY_OPENDSR_CERT_FILE",
+        "a self-signed certificate beside the generated key (required in production)",
+        "PEM certificate of that key, published at `/opendsr/v1/certificate`",
+    ),
+    ("PRIVACY_RESULTS_DAYS", "`7`", "life of the download link of an access package or receipt"),
+    (
         "PRIVACY_BIND",
         "`127.0.0.1:$PORT` (`PORT` defaults to 8000)",
         "address gunicorn listens on, e.g. `0.0.0.0:8000`",
@@ -225,6 +236,14 @@ def load(root: Path) -> dict:
             )
         if not force_https:
             raise ConfigError("PRIVACY_ENV=production needs PRIVACY_FORCE_HTTPS=true")
+        if not (
+            os.environ.get("PRIVACY_OPENDSR_KEY_FILE")
+            and os.environ.get("PRIVACY_OPENDSR_CERT_FILE")
+        ):
+            raise ConfigError(
+                "PRIVACY_ENV=production needs PRIVACY_OPENDSR_KEY_FILE and "
+                "PRIVACY_OPENDSR_CERT_FILE (the certificate OpenDSR controllers verify)"
+            )
         if not (os.environ.get("PRIVACY_BASE_URL") or "").startswith("https://"):
             raise ConfigError(
                 "PRIVACY_ENV=production needs PRIVACY_BASE_URL, the service's https:// address "
@@ -302,6 +321,9 @@ def load(root: Path) -> dict:
         "OIDC_ISSUER": (
             os.environ.get("PRIVACY_OIDC_ISSUER") or "https://accounts.google.com"
         ).rstrip("/"),
+        "OPENDSR_KEY_FILE": os.environ.get("PRIVACY_OPENDSR_KEY_FILE") or None,
+        "OPENDSR_CERT_FILE": os.environ.get("PRIVACY_OPENDSR_CERT_FILE") or None,
+        "RESULTS_DAYS": _env_int("PRIVACY_RESULTS_DAYS", 7),
         "OIDC_CLIENT_ID": os.environ.get("PRIVACY_OIDC_CLIENT_ID") or None,
         "OIDC_CLIENT_SECRET": os.environ.get("PRIVACY_OIDC_CLIENT_SECRET") or None,
         "SESSION_COOKIE_NAME": "privacy_session",

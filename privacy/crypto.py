@@ -66,6 +66,19 @@ class KeyRing:
         nonce = os.urandom(NONCE_BYTES)
         return nonce + self.keys[self.current_id].encrypt(nonce, plaintext.encode(), aad)
 
+    def encrypt_bytes(self, data: bytes, aad: bytes) -> bytes:
+        """Like encrypt(), for bytes (documents): nonce || ciphertext+tag."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self.keys[self.current_id].encrypt(nonce, data, aad)
+
+    def decrypt_bytes(self, blob: bytes, key_id: str, aad: bytes) -> bytes:
+        try:
+            key = self.keys[key_id]
+        except KeyError as exc:
+            raise KeyRingError(f"key id {key_id!r} is not in PRIVACY_DATA_KEYS") from exc
+        blob = bytes(blob)
+        return key.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+
     def decrypt(self, blob: bytes, key_id: str, aad: bytes) -> str:
         """Decrypt with the named key; raises KeyRingError if the key is gone from the ring."""
         try:

@@ -84,7 +84,7 @@ class ServiceUnavailable(AppError):
 
 
 def _wants_html() -> bool:
-    if request.path.startswith(("/api", "/opendsr", "/healthz", "/readyz")):
+    if request.path.startswith(("/api", "/opendsr", "/opengdpr", "/healthz", "/readyz")):
         return False
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "text/html"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -29,8 +30,13 @@ from celery import shared_task
 from flask import current_app
 from flask import render_template
 from jinja2 import TemplateNotFound
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import LargeBinary
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from privacy.database import UTCDateTime
+from privacy.extensions import db
 
 logger = logging.getLogger(__name__)
 
@@ -214,32 +220,57 @@ def send_task(to: str | list[str], subject: str, text: str, html: str | None = N
     return send(to, subject, text, html)
 
 
-# -- mail that waits for the transaction ------------------------------------------------
-_PENDING = "privacy.mail.pending"
+class QueuedMail(db.Model):
+    """A message waiting for the worker, encrypted: the broker and the task logs only ever
+    see its id, never the recipient, the text or the links in it."""
+
+    __tablename__ = "queued_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payload_ct: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+def _queued_aad(mail_id: int) -> bytes:
+    return f"queued_mail:{mail_id}".encode()
 
 
 def send_after_commit(to: str | list[str], subject: str, text: str, html: str | None = None):
-    """Queue send_task once the current database transaction commits; drop it on rollback.
+    """Queue the message for the worker once the current transaction commits (it is dropped
+    with a rollback). Services call this instead of sending: a link in a mail must not point
+    at a row that was rolled back, and the request must not wait for SMTP."""
+    from privacy import jobs
 
-    Services call this instead of sending: a link in a mail must not point at a row that was
-    rolled back, and the worker must find the row the mail is about.
-    """
-    from privacy.extensions import db
-
-    session = db.session()
-    session.info.setdefault(_PENDING, []).append((to, subject, text, html))
-
-
-@event.listens_for(Session, "after_commit")
-def _send_pending(session) -> None:
-    for to, subject, text, html in session.info.pop(_PENDING, ()):
-        try:
-            send_task.delay(to, subject, text, html)
-        except Exception as exc:  # the commit stands; a failed enqueue must not undo the answer
-            # The type only: the message may carry the recipient.
-            logger.error("mail could not be queued: %s", type(exc).__name__)
+    ring = current_app.extensions["keyring"]
+    queued = QueuedMail(payload_ct=b"", key_id=ring.current_id, created_at=datetime.now(UTC))
+    db.session.add(queued)
+    db.session.flush()
+    payload = json.dumps({"to": to, "subject": subject, "text": text, "html": html})
+    queued.payload_ct = ring.encrypt(payload, _queued_aad(queued.id))
+    jobs.after_commit(send_queued, queued.id)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session) -> None:
-    session.info.pop(_PENDING, None)
+@shared_task(
+    name="mail.send_queued",
+    autoretry_for=(
+        smtplib.SMTPServerDisconnected,
+        smtplib.SMTPConnectError,
+        ConnectionError,
+        TimeoutError,
+    ),
+    retry_backoff=True,
+    max_retries=5,
+    acks_late=True,
+)
+def send_queued(mail_id: int) -> str:
+    """Send a queued message and delete it; a message already sent (and deleted) is skipped."""
+    queued = db.session.get(QueuedMail, mail_id)
+    if queued is None:
+        return "gone"
+    ring = current_app.extensions["keyring"]
+    data = json.loads(ring.decrypt(queued.payload_ct, queued.key_id, _queued_aad(queued.id)))
+    message_id = send(data["to"], data["subject"], data["text"], data["html"])
+    db.session.delete(queued)
+    db.session.commit()
+    return message_id

@@ -6,13 +6,22 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask
+from flask import has_request_context
 from flask import render_template
 from flask import request
 
 from privacy.extensions import csrf
 
 # Paths whose requests authenticate with bearer tokens or serve machines, never cookies.
-NON_PAGE_PREFIXES = ("/api/", "/opendsr/", "/healthz", "/readyz", "/static/")
+NON_PAGE_PREFIXES = (
+    "/api/",
+    "/opendsr/",
+    "/opengdpr_requests",
+    "/discovery",
+    "/healthz",
+    "/readyz",
+    "/static/",
+)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -37,7 +46,8 @@ def init_app(app: Flask) -> None:
 
 
 def _is_page() -> bool:
-    return not request.path.startswith(NON_PAGE_PREFIXES)
+    # Templates also render outside requests (mail, PDF): no principal there.
+    return has_request_context() and not request.path.startswith(NON_PAGE_PREFIXES)
 
 
 def render_page(template: str, status: int = 200, **context):

@@ -146,7 +146,13 @@ def routes(app):
             yield method, rule, view
 
 
-SAMPLES = {"token": "not-a-real-link", "filename": "swagger-ui.css"}
+SAMPLES = {
+    "token": "not-a-real-link",
+    "filename": "swagger-ui.css",
+    "secret": "not-a-real-link",
+    "name": "access.json",
+    "subject_request_id": "8a3a1b56-3c1e-4d2e-9a55-0d3a5e8f2c11",
+}
 
 
 def url_of(rule, ids: dict) -> str:

@@ -20,6 +20,8 @@ PRODUCTION = {
     "PRIVACY_BROKER_URL": "redis://redis.internal:6379/0",
     "PRIVACY_FORCE_HTTPS": "true",
     "PRIVACY_BASE_URL": "https://privacy.example.com",
+    "PRIVACY_OPENDSR_KEY_FILE": "/etc/privacy/opendsr.key",
+    "PRIVACY_OPENDSR_CERT_FILE": "/etc/privacy/opendsr.crt",
 }
 
 
@@ -78,6 +80,7 @@ def test_production_refuses_missing_secrets(env, tmp_path, monkeypatch, missing)
         ({"PRIVACY_FORCE_HTTPS": "false"}, "HTTPS"),
         ({"PRIVACY_BROKER_URL": ""}, "broker"),
         ({"PRIVACY_BASE_URL": ""}, "PRIVACY_BASE_URL"),
+        ({"PRIVACY_OPENDSR_KEY_FILE": ""}, "OPENDSR"),
         ({"PRIVACY_BASE_URL": "http://privacy.example.com"}, "PRIVACY_BASE_URL"),
     ],
 )

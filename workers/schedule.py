@@ -5,11 +5,17 @@ from celery.schedules import crontab
 TASK_MODULES = (
     "privacy.mail",
     "privacy.audit.tasks",
+    "privacy.dsr.tasks",
+    "privacy.dsr.callbacks",
 )
 
 BEAT_SCHEDULE = {
     "audit-verify-daily": {
         "task": "audit.verify_chains",
         "schedule": crontab(hour=3, minute=15),
+    },
+    "dsr-resume": {
+        "task": "dsr.resume",
+        "schedule": crontab(minute="*/5"),
     },
 }

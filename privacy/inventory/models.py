@@ -30,10 +30,14 @@ class Subject(PublicIdMixin, AccountScopedMixin, EncryptedContactMixin, Timestam
     __table_args__ = (
         UniqueConstraint("account_id", "email_index"),
         Index("ix_subjects_account_id_external_ref", "account_id", "external_ref"),
+        Index("ix_subjects_account_id_email_hash_index", "account_id", "email_hash_index"),
     )
 
     external_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
     source: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Keyed index of the e-mail's SHA-256, for requests that name the subject by that hash
+    # (OpenDSR `sha256` identities) and for the erasure ledger. Never the bare hash.
+    email_hash_index: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class System(PublicIdMixin, AccountScopedMixin, TimestampMixin, db.Model):

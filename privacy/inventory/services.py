@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -41,6 +42,16 @@ IMPORT_FIELDS = frozenset({"name", "email", "external_ref", "source", "systems"}
 
 def _scope(account: Account) -> str:
     return str(account.public_id)
+
+
+def email_hash(email: str) -> str:
+    """SHA-256 (hex) of a normalized e-mail: the form OpenDSR `sha256` identities take."""
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+def hash_index(account: Account, sha256_hex: str) -> str:
+    """The keyed index of an e-mail's SHA-256 in this account (subjects, erasure ledger)."""
+    return email_index(_scope(account), "sha256:" + sha256_hex.lower())
 
 
 def _email_taken(account: Account, email: str, *, exclude_id: int | None = None) -> bool:
@@ -112,6 +123,7 @@ def create_subject(
         raise Conflict(DUPLICATE_EMAIL)
     subject = Subject(account_id=account.id, external_ref=external_ref, source=source)
     subject.set_contact(name=name, email=email, index_scope=_scope(account))
+    subject.email_hash_index = hash_index(account, email_hash(email))
     db.session.add(subject)
     _flush_unique(DUPLICATE_EMAIL)
     _set_holdings(account, subject, held_by)
@@ -138,6 +150,7 @@ def update_subject(
         subject.set_contact(
             name=changes.get("name", subject.name), email=email, index_scope=_scope(account)
         )
+        subject.email_hash_index = hash_index(account, email_hash(email))
     for key in ("external_ref", "source"):
         if key in changes:
             setattr(subject, key, changes[key])
@@ -365,6 +378,7 @@ def import_subjects(
                     "email_ct": email_ct,
                     "key_id": key_id,
                     "email_index": index,
+                    "email_hash_index": hash_index(account, email_hash(data["email"])),
                 }
             )
         needs_ids = any(held for *_, held in chunk)

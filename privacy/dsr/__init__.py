@@ -1,0 +1,1 @@
+"""Data-subject requests: intake (OpenDSR, web form), deadlines, access packages, erasure."""

@@ -1,0 +1,106 @@
+"""The erasure ledger: one object per erasure, in object storage, outside the database.
+
+Backups copy the database, not this prefix, so a restored backup can be corrected by
+replaying every entry written after the backup was taken (`replay_erasures`). An entry holds
+no plaintext: the account's public id, the keyed index of the e-mail's SHA-256 (the same
+index the inventory uses), the time and the request id. Entries are kept at least 90 days,
+longer than any backup.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy import select
+
+from privacy import storage
+from privacy.accounts.models import Account
+from privacy.database import for_account
+from privacy.extensions import db
+from privacy.inventory.models import Subject
+
+PREFIX = "erasure-ledger/"
+STAMP = "%Y%m%dT%H%M%S.%fZ"
+
+
+class LedgerUnreadable(RuntimeError):
+    """The ledger could not be listed or an entry could not be read: a restore must stop."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    account: str
+    index: str
+    erased_at: datetime
+    request: str
+
+
+def key_for(erased_at: datetime, request_public_id) -> str:
+    """Keys sort by time, so `since` is a prefix comparison; one key per request."""
+    return f"{PREFIX}{erased_at.astimezone(UTC).strftime(STAMP)}-{request_public_id}.json"
+
+
+def append(*, account: Account, index: str, erased_at: datetime, request_public_id) -> str:
+    """Write the entry (idempotent: the same request and time give the same key)."""
+    key = key_for(erased_at, request_public_id)
+    body = {
+        "account": str(account.public_id),
+        "index": index,
+        "erased_at": erased_at.astimezone(UTC).isoformat(),
+        "request": str(request_public_id),
+    }
+    storage.get().put(key, json.dumps(body).encode(), content_type="application/json")
+    return key
+
+
+def entries(since: datetime | None = None):
+    """Entries written at or after `since` (all when None), oldest first."""
+    store = storage.get()
+    start = key_for(since, "") if since is not None else PREFIX
+    try:
+        keys = [k for k in store.list(PREFIX) if k >= start]
+        for key in sorted(keys):
+            data = json.loads(store.get(key))
+            yield Entry(
+                account=data["account"],
+                index=data["index"],
+                erased_at=datetime.fromisoformat(data["erased_at"]),
+                request=data["request"],
+            )
+    except (storage.StorageError, ValueError, KeyError) as exc:
+        raise LedgerUnreadable(f"the erasure ledger cannot be read ({type(exc).__name__})") from exc
+
+
+def replay_erasures(since: datetime | None = None) -> int:
+    """Erase again, in the current database, every subject named by an entry since `since`.
+
+    Returns how many subjects were deleted. Run after every restore, before the restored
+    database is used; raises LedgerUnreadable rather than report a partial replay.
+    """
+    deleted = 0
+    accounts: dict[str, Account | None] = {}
+    for entry in list(entries(since)):
+        if entry.account not in accounts:
+            accounts[entry.account] = db.session.scalar(
+                select(Account).where(Account.public_id == _uuid(entry.account))
+            )
+        account = accounts[entry.account]
+        if account is None:  # the account itself is gone
+            continue
+        named = for_account(Subject, account, Subject.id).where(
+            Subject.email_hash_index == entry.index
+        )
+        result = db.session.execute(delete(Subject).where(Subject.id.in_(named)))
+        deleted += result.rowcount or 0
+    db.session.commit()
+    return deleted
+
+
+def _uuid(text: str):
+    import uuid
+
+    return uuid.UUID(text)

@@ -1,0 +1,327 @@
+"""The OpenDSR v2 processor API under /opendsr/v1 (and the legacy OpenGDPR paths).
+
+Controllers (the customer accounts) authenticate with their API tokens. Answers are signed
+(`X-OpenDSR-Signature` over the raw body); errors take the spec's shape
+`{"error": {"code", "message", "errors": [{"domain", "reason", "message"}]}}` and never
+repeat an identity.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from privacy.auth.permissions import public
+from privacy.auth.permissions import requires
+from privacy.database import utcnow
+from privacy.dsr import services
+from privacy.dsr import signing
+from privacy.dsr.models import KINDS
+from privacy.dsr.models import DataSubjectRequest
+from privacy.errors import AppError
+from privacy.errors import BadRequest
+from privacy.extensions import db
+from privacy.validation import normalize_email
+
+bp = Blueprint("opendsr", __name__)
+API_VERSION = "2.0"
+PREFIX = "/opendsr/v1"
+IDENTITIES = [
+    {"identity_type": "email", "identity_format": "raw"},
+    {"identity_type": "email", "identity_format": "sha256"},
+    {"identity_type": "controller_customer_id", "identity_format": "raw"},
+]
+SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+MAX_CALLBACKS = 10
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def controller_id(dsr: DataSubjectRequest) -> str:
+    from privacy.accounts.models import Account
+
+    return str(db.session.get(Account, dsr.account_id).public_id)
+
+
+def results_fields(dsr: DataSubjectRequest) -> dict:
+    from privacy.dsr import results
+
+    url = results.url_of(dsr)
+    if not url:
+        return {}
+    return {"results_url": url, "results_count": dsr.results_count or 0}
+
+
+# -- answers and errors ------------------------------------------------------------------
+
+
+def signed(payload: dict, status: int, headers: dict | None = None) -> Response:
+    body = json.dumps(payload).encode()
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers.update(signing.get().headers(body))
+    response.headers.update(headers or {})
+    return response
+
+
+class OpenDsrError(BadRequest):
+    """400 naming the fields at fault (OpenDSR's `errors` list)."""
+
+    def __init__(self, message: str, reasons: list[tuple[str, str]]):
+        super().__init__(message)
+        self.reasons = reasons
+
+
+@bp.errorhandler(HTTPException)
+@bp.errorhandler(AppError)  # Flask files AppError's handler under its code 400: match it
+def spec_error(error: HTTPException):
+    if error.code is None or error.code >= 500:
+        raise error
+    reasons = getattr(error, "reasons", None) or []
+    data = getattr(error, "data", None) or {}
+    message = data.get("message") or error.description
+    payload = {
+        "error": {
+            "code": error.code,
+            "message": message,
+            "errors": [
+                {"domain": "OpenDSR", "reason": reason, "message": text} for reason, text in reasons
+            ]
+            or [
+                {
+                    "domain": "OpenDSR",
+                    "reason": error.name.lower().replace(" ", "_"),
+                    "message": message,
+                }
+            ],
+        }
+    }
+    extra = {}
+    existing = getattr(error, "existing", None)
+    if existing is not None:
+        payload["error"]["subject_request_id"] = str(existing.subject_request_id)
+        extra["Location"] = f"{PREFIX}/requests/{existing.subject_request_id}"
+    extra.update(dict(data.get("headers") or {}))
+    return signed(payload, error.code, extra)
+
+
+# -- discovery ---------------------------------------------------------------------------
+
+
+@bp.get(f"{PREFIX}/discovery")
+@bp.get("/discovery")
+@public
+def discovery():
+    base = current_app.config["BASE_URL"]
+    return signed(
+        {
+            "api_version": API_VERSION,
+            "supported_identities": IDENTITIES,
+            "supported_subject_request_types": list(KINDS),
+            "processor_certificate": f"{base}{PREFIX}/certificate",
+        },
+        200,
+    )
+
+
+@bp.get(f"{PREFIX}/certificate")
+@public
+def certificate():
+    return Response(signing.get().certificate_pem, mimetype="application/x-pem-file")
+
+
+@bp.get(f"{PREFIX}/schemas/access-package.json")
+@public
+def access_package_schema():
+    """The JSON Schema of access and portability packages (the portability format)."""
+    from privacy.dsr import package
+
+    return Response(json.dumps(package.schema(), indent=2), mimetype="application/schema+json")
+
+
+# -- requests ----------------------------------------------------------------------------
+
+
+def _parse(raw: bytes) -> dict:
+    """The request body as validated values; OpenDsrError naming every field at fault."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise OpenDsrError(
+            "The body is not valid JSON.", [("invalid_json", "Send JSON.")]
+        ) from None
+    if not isinstance(body, dict):
+        raise OpenDsrError("The body must be a JSON object.", [("invalid_json", "Send an object.")])
+    reasons: list[tuple[str, str]] = []
+    out: dict = {}
+    if body.get("regulation", "gdpr") != "gdpr":
+        reasons.append(("unsupported_regulation", "regulation must be gdpr."))
+    rid = body.get("subject_request_id")
+    if not isinstance(rid, str) or not UUID4.match(rid):
+        reasons.append(
+            ("invalid_subject_request_id", "subject_request_id must be a lowercase UUID v4.")
+        )
+    else:
+        out["subject_request_id"] = uuid.UUID(rid)
+    kind = body.get("subject_request_type")
+    if kind not in KINDS:
+        reasons.append(
+            ("unsupported_request_type", f"subject_request_type must be one of {', '.join(KINDS)}.")
+        )
+    out["kind"] = kind
+    submitted = body.get("submitted_time")
+    try:
+        when = datetime.fromisoformat(str(submitted).replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            raise ValueError
+        if when > utcnow() + CLOCK_SKEW:
+            reasons.append(("invalid_submitted_time", "submitted_time lies in the future."))
+        out["submitted_at"] = when.astimezone(UTC)
+    except (TypeError, ValueError):
+        reasons.append(("invalid_submitted_time", "submitted_time must be RFC 3339 with a zone."))
+    identities = body.get("subject_identities")
+    if not isinstance(identities, list) or not identities:
+        reasons.append(("invalid_identity", "subject_identities must name the person."))
+        identities = []
+    for item in identities:
+        if not isinstance(item, dict):
+            reasons.append(("invalid_identity", "Each identity is an object."))
+            continue
+        kind_, fmt, value = (
+            item.get("identity_type"),
+            item.get("identity_format", "raw"),
+            item.get("identity_value"),
+        )
+        if not isinstance(value, str) or not value:
+            reasons.append(("invalid_identity", "identity_value must be a string."))
+        elif kind_ == "email" and fmt == "raw":
+            try:
+                out["email"] = normalize_email(value)
+            except ValueError:
+                reasons.append(("invalid_identity", "An email identity is not a valid address."))
+        elif kind_ == "email" and fmt == "sha256":
+            if SHA256.match(value):
+                out["email_sha256"] = value.lower()
+            else:
+                reasons.append(("invalid_identity", "A sha256 identity is 64 hex digits."))
+        elif kind_ == "controller_customer_id" and fmt == "raw":
+            if len(value) <= 200:
+                out["customer_id"] = value
+            else:
+                reasons.append(
+                    ("invalid_identity", "controller_customer_id is at most 200 characters.")
+                )
+        else:
+            reasons.append(("unsupported_identity", "See /discovery for the supported identities."))
+    urls = body.get("status_callback_urls") or []
+    if (
+        not isinstance(urls, list)
+        or len(urls) > MAX_CALLBACKS
+        or not all(_callback_ok(u) for u in urls)
+    ):
+        reasons.append(
+            ("invalid_status_callback_url", "status_callback_urls must be up to 10 https URLs.")
+        )
+    else:
+        out["callback_urls"] = urls
+    if reasons:
+        raise OpenDsrError("The request is not valid.", reasons)
+    return out
+
+
+def _callback_ok(url) -> bool:
+    if not isinstance(url, str) or len(url) > 2000:
+        return False
+    parts = urlsplit(url)
+    allowed = ("https",) if current_app.config.get("PRODUCTION") else ("https", "http")
+    return parts.scheme in allowed and bool(parts.hostname)
+
+
+def _created(dsr: DataSubjectRequest, raw: bytes) -> dict:
+    return {
+        "controller_id": controller_id(dsr),
+        "expected_completion_time": rfc3339(dsr.due_at),
+        "received_time": rfc3339(dsr.received_at),
+        "encoded_request": base64.b64encode(raw).decode(),
+        "subject_request_id": str(dsr.subject_request_id),
+        "processor_signature": signing.get().sign(raw),
+    }
+
+
+@bp.post(f"{PREFIX}/requests")
+@bp.post("/opengdpr_requests")
+@requires("requests:write")
+def create_request():
+    """Take a controller's request; it needs no further identity check and starts at once."""
+    from privacy.dsr import tasks
+
+    raw = request.get_data(cache=False)
+    data = _parse(raw)
+    dsr = services.submit(g.account, source="opendsr", **data)
+    services.transition(g.account, dsr, "verified", note="authenticated controller")
+    from privacy import jobs
+
+    jobs.after_commit(tasks.process, dsr.id)
+    db.session.commit()
+    return signed(_created(dsr, raw), 201)
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise OpenDsrError(
+            "Not a request id.", [("invalid_subject_request_id", "Send a UUID.")]
+        ) from None
+
+
+@bp.get(f"{PREFIX}/requests/<subject_request_id>")
+@bp.get("/opengdpr_requests/<subject_request_id>")
+@requires("requests:read")
+def get_request(subject_request_id: str):
+    dsr = services.get_by_subject_request_id(g.account, _uuid(subject_request_id))
+    return signed(
+        {
+            "controller_id": controller_id(dsr),
+            "expected_completion_time": rfc3339(dsr.due_at),
+            "subject_request_id": str(dsr.subject_request_id),
+            "request_status": dsr.opendsr_status,
+            **results_fields(dsr),
+        },
+        200,
+    )
+
+
+@bp.delete(f"{PREFIX}/requests/<subject_request_id>")
+@bp.delete("/opengdpr_requests/<subject_request_id>")
+@requires("requests:write")
+def cancel_request(subject_request_id: str):
+    """Cancel while pending (202); once work started, 409."""
+    dsr = services.get_by_subject_request_id(g.account, _uuid(subject_request_id))
+    services.cancel(g.account, dsr)
+    db.session.commit()
+    body = {
+        "controller_id": controller_id(dsr),
+        "received_time": rfc3339(dsr.received_at),
+        "subject_request_id": str(dsr.subject_request_id),
+    }
+    body["processor_signature"] = signing.get().sign(json.dumps(body).encode())
+    return signed(body, 202)

@@ -1,0 +1,192 @@
+"""Access and portability packages, and erasure receipts: JSON (with a published schema)
+and PDF, encrypted with the data keys before they reach object storage."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from importlib import resources
+
+import jsonschema
+from flask import current_app
+
+from privacy import pdf
+from privacy import storage
+from privacy.accounts.models import Account
+from privacy.database import utcnow
+from privacy.dsr import services
+from privacy.dsr.models import DataSubjectRequest
+from privacy.inventory.models import Subject
+
+SCHEMA_NAME = "access-package.schema.json"
+FORMAT = "privacy-access-package/1"
+BACKUP_POLICY = (
+    "Backups are taken daily, encrypted, and kept 30 days; every backup is deleted within "
+    "90 days at the latest. Data erased on request remains only in those encrypted backups, "
+    "beyond use, and is erased again if a backup is ever restored."
+)
+RIGHTS = [
+    "access (Art. 15)",
+    "rectification (Art. 16)",
+    "erasure (Art. 17)",
+    "restriction of processing (Art. 18)",
+    "data portability (Art. 20)",
+    "objection (Art. 21)",
+]
+
+
+def schema() -> dict:
+    return json.loads(resources.files("privacy.dsr").joinpath(SCHEMA_NAME).read_text())
+
+
+def _art15(account: Account, subject: Subject | None) -> dict:
+    """What Art. 15(1) asks for. Recipients: the systems holding the data (the sub-processor
+    register takes over this list once it exists)."""
+    systems = list(subject.systems) if subject is not None else []
+    return {
+        "controller": account.name,
+        "purposes": [
+            f"Providing {account.name}'s service to you, on {account.name}'s instructions "
+            "(the platform processes your data as a processor, Art. 28 GDPR)."
+        ],
+        "categories": ["identification data: name", "contact data: e-mail address"],
+        "recipients": [
+            {"name": s.name, "kind": s.kind, "location": s.region.upper(), "safeguard": None}
+            for s in systems
+        ],
+        "retention": (
+            "Kept while you are a user of the service or until the controller has it erased. "
+            + BACKUP_POLICY
+        ),
+        "source": (subject.source if subject is not None and subject.source else "the controller"),
+        "rights": RIGHTS,
+        "complaint": services.COMPLAINT,
+        "automated_decisions": "None.",
+    }
+
+
+def build_access(account: Account, request: DataSubjectRequest, subject: Subject | None) -> dict:
+    history = services.history_for(account, request)
+    document = {
+        "format": FORMAT,
+        "generated_at": utcnow().isoformat(timespec="seconds"),
+        "account": {"id": str(account.public_id), "name": account.name},
+        "request": {
+            "id": str(request.public_id),
+            "subject_request_id": str(request.subject_request_id),
+            "type": request.kind,
+            "received_at": request.received_at.isoformat(timespec="seconds"),
+        },
+        "data_held": subject is not None,
+        "subject": None,
+        "systems": [],
+        "requests": [
+            {
+                "id": str(r.public_id),
+                "type": r.kind,
+                "status": r.status,
+                "received_at": r.received_at.isoformat(timespec="seconds"),
+                "completed_at": r.completed_at.isoformat(timespec="seconds")
+                if r.completed_at
+                else None,
+            }
+            for r in history
+        ],
+        "information": _art15(account, subject),
+    }
+    if subject is not None:
+        document["subject"] = {
+            "id": str(subject.public_id),
+            "name": subject.name,
+            "email": subject.email,
+            "external_ref": subject.external_ref,
+            "source": subject.source,
+            "created_at": subject.created_at.isoformat(timespec="seconds"),
+            "updated_at": subject.updated_at.isoformat(timespec="seconds"),
+        }
+        document["systems"] = [
+            {"id": str(s.public_id), "name": s.name, "kind": s.kind, "region": s.region}
+            for s in subject.systems
+        ]
+    jsonschema.validate(document, schema())  # never deliver a package that breaks its schema
+    return document
+
+
+def build_receipt(account: Account, request: DataSubjectRequest) -> dict:
+    erased_at = request.ledger_at or request.completed_at or utcnow()
+    return {
+        "format": "privacy-erasure-receipt/1",
+        "generated_at": utcnow().isoformat(timespec="seconds"),
+        "account": {"id": str(account.public_id), "name": account.name},
+        "request": {
+            "id": str(request.public_id),
+            "subject_request_id": str(request.subject_request_id),
+            "received_at": request.received_at.isoformat(timespec="seconds"),
+        },
+        "data_held": not request.no_data_held,
+        "erased": [{"store": "privacy inventory", "what": "name, e-mail, references, system links"}]
+        if not request.no_data_held
+        else [],
+        "instructions": [
+            {
+                "id": str(i.public_id),
+                "target": i.target_name,
+                "kind": i.target_kind,
+                "region": i.region,
+                "state": i.state,
+                "confirmed_at": i.confirmed_at.isoformat(timespec="seconds")
+                if i.confirmed_at
+                else None,
+            }
+            for i in request.instructions
+        ],
+        "backups": (
+            "The data remains only in encrypted backups, beyond use, and is purged with them by "
+            + (erased_at + timedelta(days=90)).date().isoformat()
+            + "; a restored backup is corrected from the erasure ledger before use."
+        )
+        if not request.no_data_held
+        else None,
+    }
+
+
+def store(account: Account, request: DataSubjectRequest, name: str, data: bytes, content_type: str):
+    """Encrypt with the data keys and put under the account's prefix; returns the key."""
+    ring = current_app.extensions["keyring"]
+    prefix = f"accounts/{account.public_id}/requests/{request.public_id}/"
+    aad = f"{prefix}{name}".encode()
+    blob = ring.current_id.encode() + b"\n" + ring.encrypt_bytes(data, aad)
+    storage.get().put(prefix + name + ".enc", blob, content_type="application/octet-stream")
+    request.results_prefix = prefix
+    return prefix + name
+
+
+def load(request: DataSubjectRequest, name: str) -> bytes:
+    ring = current_app.extensions["keyring"]
+    prefix = request.results_prefix
+    blob = storage.get().get(prefix + name + ".enc")
+    key_id, _, ciphertext = blob.partition(b"\n")
+    return ring.decrypt_bytes(ciphertext, key_id.decode(), f"{prefix}{name}".encode())
+
+
+def write_access(account: Account, request: DataSubjectRequest, subject: Subject | None) -> int:
+    document = build_access(account, request, subject)
+    text = json.dumps(document, ensure_ascii=False, indent=2).encode()
+    store(account, request, "access.json", text, "application/json")
+    rendered = pdf.render_pdf("dsr/access.html", doc=document)
+    store(account, request, "access.pdf", rendered, "application/pdf")
+    return 2
+
+
+def write_receipt(account: Account, request: DataSubjectRequest) -> int:
+    document = build_receipt(account, request)
+    text = json.dumps(document, ensure_ascii=False, indent=2).encode()
+    store(account, request, "receipt.json", text, "application/json")
+    store(
+        account,
+        request,
+        "receipt.pdf",
+        pdf.render_pdf("dsr/receipt.html", doc=document),
+        "application/pdf",
+    )
+    return 2

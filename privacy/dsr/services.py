@@ -1,0 +1,363 @@
+"""Request rules: intake, identity, the state machine, deadlines, rejection and exceptions.
+
+Every transition writes a RequestEvent and an audit row in the caller's transaction and
+queues the status callbacks; the work itself (package, erasure) runs in privacy.dsr.tasks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from privacy.accounts.models import Account
+from privacy.audit import services as audit
+from privacy.database import for_account
+from privacy.database import get_for_account
+from privacy.database import utcnow
+from privacy.dsr import deadlines
+from privacy.dsr.models import FINAL
+from privacy.dsr.models import DataSubjectRequest
+from privacy.dsr.models import RequestEvent
+from privacy.errors import Conflict
+from privacy.errors import NotFound
+from privacy.errors import ValidationFailed
+from privacy.extensions import db
+from privacy.inventory import services as inventory
+from privacy.inventory.models import Subject
+
+PENDING = ("received", "unverified", "verified")
+# status -> the statuses it may move to
+TRANSITIONS = {
+    "received": {"unverified", "verified", "rejected", "cancelled"},
+    "unverified": {"verified", "rejected", "cancelled"},
+    "verified": {"in_progress", "rejected", "cancelled"},
+    "in_progress": {"completed", "rejected"},
+    "completed": set(),
+    "rejected": set(),
+    "cancelled": set(),
+}
+# Art. 17(3): the points under which an erasure may be refused.
+EXCEPTIONS = {
+    "a": "freedom of expression and information",
+    "b": "compliance with a legal obligation or a task in the public interest",
+    "c": "public health",
+    "d": "archiving, research or statistics in the public interest",
+    "e": "the establishment, exercise or defence of legal claims",
+}
+COMPLAINT = (
+    "You may lodge a complaint with a data protection supervisory authority, in particular "
+    "in the EU member state of your habitual residence, place of work or of the alleged "
+    "infringement (Art. 77 GDPR), and seek a judicial remedy (Art. 79 GDPR)."
+)
+
+
+class DuplicateRequest(Conflict):
+    """The controller sent the same subject_request_id again."""
+
+    def __init__(self, existing: DataSubjectRequest):
+        super().__init__(
+            "A request with this subject_request_id exists already.",
+            errors={"existing": str(existing.subject_request_id)},
+        )
+        self.existing = existing
+
+
+def _aad(request: DataSubjectRequest, field: str) -> bytes:
+    return f"dsr_requests:{request.public_id}:{field}".encode()
+
+
+def email_of(request: DataSubjectRequest) -> str | None:
+    if request.email_ct is None:
+        return None
+    ring = current_app.extensions["keyring"]
+    return ring.decrypt(request.email_ct, request.key_id, _aad(request, "email"))
+
+
+def message_of(request: DataSubjectRequest) -> str | None:
+    if request.message_ct is None:
+        return None
+    ring = current_app.extensions["keyring"]
+    return ring.decrypt(request.message_ct, request.key_id, _aad(request, "message"))
+
+
+def submit(
+    account: Account,
+    *,
+    kind: str,
+    source: str,
+    subject_request_id: uuid.UUID | None = None,
+    email: str | None = None,
+    email_sha256: str | None = None,
+    customer_id: str | None = None,
+    submitted_at: datetime | None = None,
+    callback_urls: list[str] | None = None,
+    message: str | None = None,
+    actor: str | None = None,
+) -> DataSubjectRequest:
+    """Record a request. `email` is normalized already; at least one identity is given."""
+    if not (email or email_sha256 or customer_id):
+        raise ValidationFailed(errors={"subject_identities": ["Name the person: an e-mail."]})
+    subject_request_id = subject_request_id or uuid.uuid4()
+    existing = db.session.scalar(
+        for_account(DataSubjectRequest, account).where(
+            DataSubjectRequest.subject_request_id == subject_request_id
+        )
+    )
+    if existing is not None:
+        raise DuplicateRequest(existing)
+    now = utcnow()
+    anchor = min(submitted_at or now, now)
+    if email and not email_sha256:
+        email_sha256 = inventory.email_hash(email)
+    request = DataSubjectRequest(
+        public_id=uuid.uuid4(),
+        account_id=account.id,
+        subject_request_id=subject_request_id,
+        kind=kind,
+        source=source,
+        status="received",
+        identity_index=inventory.hash_index(account, email_sha256) if email_sha256 else None,
+        customer_id=customer_id,
+        callback_urls=list(callback_urls or []),
+        submitted_at=submitted_at or now,
+        received_at=now,
+        due_at=deadlines.due_date(anchor),
+    )
+    ring = current_app.extensions["keyring"]
+    if email or message:
+        request.key_id = ring.current_id
+    if email:
+        request.email_ct = ring.encrypt(email, _aad(request, "email"))
+    if message:
+        request.message_ct = ring.encrypt(message, _aad(request, "message"))
+    db.session.add(request)
+    db.session.flush()
+    _event(request, "received", actor=actor or audit.current_actor())
+    audit.record(
+        account,
+        action="dsr.received",
+        object_type="dsr_request",
+        object_id=request.public_id,
+        data={"kind": kind, "source": source},
+        actor=actor,
+    )
+    return request
+
+
+def _event(request: DataSubjectRequest, action: str, *, actor: str, note: str | None = None):
+    request.events.append(
+        RequestEvent(at=utcnow(), actor=actor, action=action, status=request.status, note=note)
+    )
+
+
+def transition(
+    account: Account,
+    request: DataSubjectRequest,
+    status: str,
+    *,
+    actor: str | None = None,
+    note: str | None = None,
+) -> DataSubjectRequest:
+    """Move to `status` (409 when the lifecycle does not allow it); audited, calls back."""
+    from privacy.dsr import callbacks
+
+    if status not in TRANSITIONS[request.status]:
+        raise Conflict(f"A request that is {request.status} cannot become {status}.")
+    before = request.opendsr_status
+    request.status = status
+    if status in FINAL:
+        request.completed_at = utcnow()
+    actor = actor or audit.current_actor()
+    _event(request, status, actor=actor, note=note)
+    audit.record(
+        account,
+        action=f"dsr.{status}",
+        object_type="dsr_request",
+        object_id=request.public_id,
+        actor=actor,
+    )
+    if request.opendsr_status != before:
+        callbacks.queue_status_callbacks(request)
+    return request
+
+
+def get(account: Account, public_id: uuid.UUID) -> DataSubjectRequest:
+    return get_for_account(DataSubjectRequest, public_id, account)
+
+
+def get_by_subject_request_id(account: Account, subject_request_id: uuid.UUID):
+    request = db.session.scalar(
+        for_account(DataSubjectRequest, account).where(
+            DataSubjectRequest.subject_request_id == subject_request_id
+        )
+    )
+    if request is None:
+        raise NotFound("Request not found.")
+    return request
+
+
+def cancel(account: Account, request: DataSubjectRequest, *, actor: str | None = None):
+    """The requester withdraws: only while pending (409 once work has started)."""
+    if request.status not in PENDING:
+        raise Conflict(f"A request that is {request.status} can no longer be cancelled.")
+    return transition(account, request, "cancelled", actor=actor)
+
+
+def extend(
+    account: Account,
+    request: DataSubjectRequest,
+    *,
+    months: int,
+    reason: str,
+    actor: str | None = None,
+) -> DataSubjectRequest:
+    """Art. 12(3): one extension by up to two months, with a reason, before the first due
+    date; the requester is told (callback or e-mail)."""
+    from privacy.dsr import callbacks
+    from privacy.dsr import notices
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(errors={"reason": ["Give the reason for the extension."]})
+    if request.status in FINAL:
+        raise Conflict(f"A request that is {request.status} cannot be extended.")
+    refusal = deadlines.can_extend(
+        received_at=_anchor(request),
+        due_at=request.due_at,
+        extended_at=request.extended_at,
+        now=utcnow(),
+    )
+    if refusal:
+        raise Conflict(refusal)
+    try:
+        request.due_at = deadlines.extended_due_date(_anchor(request), months)
+    except ValueError as exc:
+        raise ValidationFailed(errors={"months": [str(exc)]}) from None
+    request.extended_at = utcnow()
+    request.extension_reason = reason
+    actor = actor or audit.current_actor()
+    _event(request, "extended", actor=actor, note=reason)
+    audit.record(
+        account,
+        action="dsr.extended",
+        object_type="dsr_request",
+        object_id=request.public_id,
+        data={"months": months},
+        actor=actor,
+    )
+    callbacks.queue_status_callbacks(request)
+    notices.extended(account, request)
+    return request
+
+
+def _anchor(request: DataSubjectRequest) -> datetime:
+    return min(request.submitted_at, request.received_at)
+
+
+def reject(
+    account: Account,
+    request: DataSubjectRequest,
+    *,
+    reason: str,
+    exception: str | None = None,
+    actor: str | None = None,
+) -> DataSubjectRequest:
+    """Refuse with a reason (and the right to complain); `exception` names an Art. 17(3)
+    point for an erasure that is refused."""
+    from privacy.dsr import notices
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(errors={"reason": ["Give the reason."]})
+    if exception is not None:
+        if request.kind != "erasure":
+            raise ValidationFailed(errors={"exception": ["Art. 17(3) applies to erasure only."]})
+        if exception not in EXCEPTIONS:
+            raise ValidationFailed(errors={"exception": ["One of a, b, c, d, e."]})
+    request.reason = reason
+    request.exception = exception
+    transition(account, request, "rejected", actor=actor, note=reason)
+    notices.rejected(account, request)
+    return request
+
+
+def find_subject(account: Account, request: DataSubjectRequest) -> Subject | None:
+    """The inventory record the request is about, by e-mail hash or customer id."""
+    query = for_account(Subject, account)
+    if request.identity_index:
+        subject = db.session.scalar(query.where(Subject.email_hash_index == request.identity_index))
+        if subject is not None:
+            return subject
+    if request.customer_id:
+        return db.session.scalar(query.where(Subject.external_ref == request.customer_id).limit(1))
+    return None
+
+
+def history_for(account: Account, request: DataSubjectRequest) -> list[DataSubjectRequest]:
+    """Every request of the account about the same person, oldest first."""
+    clauses = []
+    if request.identity_index:
+        clauses.append(DataSubjectRequest.identity_index == request.identity_index)
+    if request.customer_id:
+        clauses.append(DataSubjectRequest.customer_id == request.customer_id)
+    from sqlalchemy import or_
+
+    return list(
+        db.session.scalars(
+            for_account(DataSubjectRequest, account)
+            .where(or_(*clauses))
+            .order_by(DataSubjectRequest.received_at, DataSubjectRequest.id)
+        )
+    )
+
+
+def list_requests(
+    account: Account,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    due_before: datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[DataSubjectRequest]:
+    query = for_account(DataSubjectRequest, account)
+    if status:
+        query = query.where(DataSubjectRequest.status == status)
+    if kind:
+        query = query.where(DataSubjectRequest.kind == kind)
+    if due_before:
+        query = query.where(DataSubjectRequest.due_at < due_before)
+    if after_id is not None:
+        query = query.where(DataSubjectRequest.id < after_id)
+    return list(db.session.scalars(query.order_by(DataSubjectRequest.id.desc()).limit(limit)))
+
+
+def due_soon(account: Account, *, days: int = 7, now: datetime | None = None):
+    """Open requests due within `days`, and overdue ones, soonest first."""
+    now = now or utcnow()
+    return list(
+        db.session.scalars(
+            for_account(DataSubjectRequest, account)
+            .where(
+                DataSubjectRequest.status.not_in(FINAL),
+                DataSubjectRequest.due_at < now + timedelta(days=days),
+            )
+            .order_by(DataSubjectRequest.due_at)
+        )
+    )
+
+
+def open_request_ids(limit: int = 1000) -> list[int]:
+    """Requests that should be worked on (verified or interrupted), for the sweeper."""
+    return list(
+        db.session.scalars(
+            select(DataSubjectRequest.id)
+            .where(DataSubjectRequest.status.in_(("verified", "in_progress")))
+            .order_by(DataSubjectRequest.id)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,130 @@
+"""The processor's OpenDSR signing key and certificate.
+
+Responses and callbacks carry `X-OpenDSR-Signature`: the base64 RSA PKCS#1 v1.5 signature
+(SHA-256) of the raw body, made with the key of the certificate published at
+`/opendsr/v1/certificate`, and `X-OpenDSR-Processor-Domain`: the domain that certificate
+names. The legacy `X-OpenGDPR-*` names carry the same values.
+
+Production names a key and a certificate from a CA (PRIVACY_OPENDSR_KEY_FILE,
+PRIVACY_OPENDSR_CERT_FILE). The embedded default generates a key and a self-signed
+certificate for PRIVACY_BASE_URL's host into instance/opendsr/ on first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from flask import current_app
+
+
+@dataclass(frozen=True)
+class Signer:
+    key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+
+    @property
+    def domain(self) -> str:
+        try:
+            names = self.certificate.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName
+            ).value.get_values_for_type(x509.DNSName)
+        except x509.ExtensionNotFound:
+            names = []
+        if names:
+            return names[0]
+        return self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+    @property
+    def certificate_pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def sign(self, body: bytes) -> str:
+        signature = self.key.sign(body, padding.PKCS1v15(), hashes.SHA256())
+        return base64.b64encode(signature).decode()
+
+    def headers(self, body: bytes) -> dict[str, str]:
+        signature = self.sign(body)
+        return {
+            "X-OpenDSR-Signature": signature,
+            "X-OpenDSR-Processor-Domain": self.domain,
+            "X-OpenGDPR-Signature": signature,
+            "X-OpenGDPR-Processor-Domain": self.domain,
+        }
+
+
+def verify(certificate_pem: bytes, body: bytes, signature: str) -> bool:
+    """Check a signature the way a controller does (tests, and the docs' example)."""
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    try:
+        certificate.public_key().verify(
+            base64.b64decode(signature), body, padding.PKCS1v15(), hashes.SHA256()
+        )
+    except Exception:  # noqa: BLE001 - any failure means "not signed by this key"
+        return False
+    return True
+
+
+def get() -> Signer:
+    """The app's signer, loaded (or generated, with embedded defaults) once."""
+    app = current_app._get_current_object()
+    signer = app.extensions.get("opendsr_signer")
+    if signer is None:
+        signer = _load(app.config)
+        app.extensions["opendsr_signer"] = signer
+    return signer
+
+
+def _load(config) -> Signer:
+    key_file, cert_file = config.get("OPENDSR_KEY_FILE"), config.get("OPENDSR_CERT_FILE")
+    if not (key_file and cert_file):
+        folder = Path(config["INSTANCE_PATH"]) / "opendsr"
+        key_file, cert_file = folder / "processor.key", folder / "processor.crt"
+        if not key_file.exists():
+            _generate(folder, urlsplit(config["BASE_URL"]).hostname or "localhost")
+    key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
+    certificate = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("PRIVACY_OPENDSR_KEY_FILE must hold an RSA private key")
+    return Signer(key, certificate)
+
+
+def _generate(folder: Path, domain: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path = folder / "processor.key"
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    (folder / "processor.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

@@ -1,0 +1,39 @@
+"""Background work queued by services: enqueued once the transaction commits, never before.
+
+A task must find the rows it is about, and must not run for work that was rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+logger = logging.getLogger(__name__)
+_PENDING = "privacy.jobs.pending"
+
+
+def after_commit(task, *args) -> None:
+    """Queue `task(*args)` after the current transaction commits; drop it on rollback.
+
+    Arguments are ids: they travel through the broker and appear in the worker's logs.
+    """
+    from privacy.extensions import db
+
+    db.session().info.setdefault(_PENDING, []).append((task, args))
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue(session) -> None:
+    for task, args in session.info.pop(_PENDING, ()):
+        try:
+            task.delay(*args)
+        except Exception as exc:  # the commit stands; a failed enqueue must not undo the answer
+            # (With task_always_eager, as in tests, this also catches the task's own failure.)
+            logger.error("task %s could not be queued: %s", task.name, type(exc).__name__)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop(session) -> None:
+    session.info.pop(_PENDING, None)

@@ -1,0 +1,194 @@
+"""Erasure: the ledger first, every store, Art. 19 instructions, crash-safety, the receipt,
+and replay after a restore."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy import select
+
+from privacy import storage
+from privacy.database import utcnow
+from privacy.dsr import erasure
+from privacy.dsr import ledger
+from privacy.dsr import package
+from privacy.dsr import services
+from privacy.dsr import tasks
+from privacy.extensions import db
+from privacy.inventory import services as inventory
+from privacy.inventory.models import Holding
+from privacy.inventory.models import Subject
+
+EMAIL = "erik.nordstrom@example.se"
+
+
+def erase(client, tenant, email: str = EMAIL):
+    sent = {
+        "regulation": "gdpr",
+        "subject_request_id": str(uuid.uuid4()),
+        "subject_request_type": "erasure",
+        "submitted_time": "2026-11-20T10:00:00Z",
+        "subject_identities": [{"identity_type": "email", "identity_value": email}],
+    }
+    assert client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers).status_code == 201
+    return services.get_by_subject_request_id(tenant.account, uuid.UUID(sent["subject_request_id"]))
+
+
+@pytest.fixture
+def held(tenant):
+    crm = inventory.create_system(tenant.account, name="CRM", kind="crm", region="eu", actor="t")
+    mailer = inventory.create_system(
+        tenant.account, name="Mailer", kind="email_provider", region="us", actor="t"
+    )
+    subject = inventory.create_subject(
+        tenant.account,
+        name="Erik Nordström",
+        email=EMAIL,
+        systems=[crm.public_id, mailer.public_id],
+        actor="t",
+    )
+    db.session.commit()
+    return subject
+
+
+def subjects(tenant) -> list[str]:
+    db.session.commit()  # a task commits in its own session: end ours to see it
+    return [
+        s.email
+        for s in db.session.scalars(select(Subject).where(Subject.account_id == tenant.account.id))
+    ]
+
+
+def test_erasure_removes_the_subject_everywhere_and_instructs_each_system(client, tenant, held):
+    request = erase(client, tenant)
+
+    assert request.status == "completed" and not request.no_data_held
+    assert subjects(tenant) == []
+    assert db.session.scalars(select(Holding)).all() == []
+    assert [(i.target_name, i.state) for i in request.instructions] == [
+        ("CRM", "pending"),
+        ("Mailer", "pending"),
+    ]
+    receipt = json.loads(package.load(request, "receipt.json"))
+    assert receipt["data_held"] is True
+    assert [i["target"] for i in receipt["instructions"]] == ["CRM", "Mailer"]
+    purge = (request.ledger_at + timedelta(days=90)).date().isoformat()
+    assert "encrypted backups" in receipt["backups"] and purge in receipt["backups"]
+
+
+def test_the_ledger_entry_holds_no_plaintext(client, tenant, held):
+    request = erase(client, tenant)
+
+    keys = [k for k in storage.get().list(ledger.PREFIX)]
+    assert len(keys) == 1 and str(request.public_id) in keys[0]
+    raw = storage.get().get(keys[0]).decode()
+    assert EMAIL not in raw and "Erik" not in raw and inventory.email_hash(EMAIL) not in raw
+    entry = json.loads(raw)
+    assert entry["index"] == inventory.hash_index(tenant.account, inventory.email_hash(EMAIL))
+    assert entry["account"] == str(tenant.account.public_id)
+
+
+def test_no_data_held_completes_with_a_receipt_saying_so(client, tenant):
+    request = erase(client, tenant, "nobody@example.org")
+
+    assert request.status == "completed" and request.no_data_held
+    receipt = json.loads(package.load(request, "receipt.json"))
+    assert receipt["data_held"] is False and receipt["erased"] == []
+    assert list(storage.get().list(ledger.PREFIX))  # the erasure is on record all the same
+
+
+def test_a_worker_killed_midway_leaves_a_request_that_completes_on_the_next_run(
+    client, tenant, held, monkeypatch
+):
+    real_delete = db.session.delete
+    calls = {"n": 0}
+
+    def dies_once(obj):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise SystemExit("worker killed")  # after the ledger entry, before the delete
+        return real_delete(obj)
+
+    monkeypatch.setattr(db.session, "delete", dies_once)
+    monkeypatch.setattr(tasks.process, "delay", lambda *args: None)
+    request = erase(client, tenant)
+    with pytest.raises(SystemExit):
+        tasks.process(request.id)
+    db.session.rollback()
+    request = services.get(tenant.account, request.public_id)
+    assert request.status == "in_progress"  # not reported done
+    assert request.ledger_at is not None and subjects(tenant) == [EMAIL]
+
+    assert tasks.process(request.id) == "completed"
+    assert subjects(tenant) == []
+    assert len(list(storage.get().list(ledger.PREFIX))) == 1  # the same entry, not a second
+    assert tasks.process(request.id) == "completed"  # and a third run changes nothing
+    db.session.commit()
+    assert len(services.get(tenant.account, request.public_id).instructions) == 2
+
+
+def test_replaying_the_ledger_after_a_restore_erases_again(client, tenant, held):
+    other = inventory.create_subject(
+        tenant.account, name="Kept Person", email="kept@example.org", actor="t"
+    )
+    db.session.commit()
+    # The "backup": every subject and holding row, as a restore would bring them back.
+    snapshot_at = utcnow()
+    subject_rows = [dict(r._mapping) for r in db.session.execute(select(Subject.__table__))]
+    holding_rows = [dict(r._mapping) for r in db.session.execute(select(Holding.__table__))]
+
+    erase(client, tenant)
+    inventory.delete_subject(tenant.account, db.session.get(Subject, other.id), actor="t")
+    db.session.commit()
+    assert subjects(tenant) == []
+
+    db.session.execute(insert(Subject.__table__), subject_rows)  # the restore
+    db.session.execute(insert(Holding.__table__), holding_rows)
+    db.session.commit()
+    assert sorted(subjects(tenant)) == [EMAIL, "kept@example.org"]
+
+    assert ledger.replay_erasures(since=snapshot_at) == 1
+    assert subjects(tenant) == ["kept@example.org"]  # deleted the ordinary way: back; erased: not
+    assert ledger.replay_erasures(since=snapshot_at) == 0
+
+
+def test_replay_refuses_to_guess_when_the_ledger_cannot_be_read(client, tenant, held):
+    erase(client, tenant)
+    key = next(iter(storage.get().list(ledger.PREFIX)))
+    storage.get().put(key, b"not json")
+    with pytest.raises(ledger.LedgerUnreadable):
+        ledger.replay_erasures()
+
+
+def test_an_erasure_found_by_customer_id_is_ledgered_by_the_subjects_email(client, tenant, held):
+    held.external_ref = "cust-9"
+    db.session.commit()
+    sent = {
+        "regulation": "gdpr",
+        "subject_request_id": str(uuid.uuid4()),
+        "subject_request_type": "erasure",
+        "submitted_time": "2026-11-20T10:00:00Z",
+        "subject_identities": [
+            {"identity_type": "controller_customer_id", "identity_value": "cust-9"}
+        ],
+    }
+    client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers)
+
+    entry = next(ledger.entries())
+    assert entry.index == inventory.hash_index(tenant.account, inventory.email_hash(EMAIL))
+    assert subjects(tenant) == []
+
+
+def test_instructions_are_confirmed_once(client, tenant, held):
+    request = erase(client, tenant)
+    first = request.instructions[0]
+
+    erasure.confirm_instruction(tenant.account, request, first.public_id, actor="member:x")
+    db.session.commit()
+    assert first.state == "confirmed" and first.confirmed_at is not None
+    with pytest.raises(Exception, match="already"):
+        erasure.confirm_instruction(tenant.account, request, first.public_id, actor="member:x")
