@@ -179,14 +179,19 @@ def write_access(account: Account, request: DataSubjectRequest, subject: Subject
 
 
 def write_receipt(account: Account, request: DataSubjectRequest) -> int:
+    """Store the receipt's JSON; its PDF is rendered from it on the first download (an
+    erasure must not wait for a PDF few will open: that would cap erasures at a few a second)."""
     document = build_receipt(account, request)
     text = json.dumps(document, ensure_ascii=False, indent=2).encode()
     store(account, request, "receipt.json", text, "application/json")
-    store(
-        account,
-        request,
-        "receipt.pdf",
-        pdf.render_pdf("dsr/receipt.html", doc=document),
-        "application/pdf",
-    )
     return 2
+
+
+def load_or_render(account: Account, request: DataSubjectRequest, name: str) -> bytes:
+    """A stored document; the receipt PDF is rendered from the stored JSON and kept."""
+    if name == "receipt.pdf" and not storage.get().exists(request.results_prefix + name + ".enc"):
+        document = json.loads(load(request, "receipt.json"))
+        rendered = pdf.render_pdf("dsr/receipt.html", doc=document)
+        store(account, request, name, rendered, "application/pdf")
+        return rendered
+    return load(request, name)

@@ -104,7 +104,7 @@ def download(secret: str, name: str):
             "This link has expired. Ask the service you made the request to for a new one."
         )
     account = db.session.get(Account, request.account_id)
-    data = package.load(request, name)
+    data = package.load_or_render(account, request, name)
     audit.record(
         account,
         action="dsr.downloaded",

@@ -192,3 +192,17 @@ def test_instructions_are_confirmed_once(client, tenant, held):
     assert first.state == "confirmed" and first.confirmed_at is not None
     with pytest.raises(Exception, match="already"):
         erasure.confirm_instruction(tenant.account, request, first.public_id, actor="member:x")
+
+
+def test_the_receipt_pdf_is_rendered_on_first_download_and_kept(client, tenant, held):
+    from privacy.dsr import results
+
+    request = erase(client, tenant)
+    path = "/" + results.url_of(request).split("://", 1)[1].split("/", 1)[1]
+    key = request.results_prefix + "receipt.pdf.enc"
+    assert not storage.get().exists(key)
+
+    first = client.get(path + "/receipt.pdf")
+    assert first.status_code == 200 and first.data.startswith(b"%PDF")
+    assert storage.get().exists(key)
+    assert client.get(path + "/receipt.pdf").data == first.data
