@@ -41,6 +41,8 @@ from privacy.extensions import db
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0
+# Delivery is retried (with backoff) only when the connection fails, never on a refusal.
+RETRY_ON = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -205,12 +207,7 @@ def render_and_send(to: str | list[str], subject: str, template_base: str, **con
 
 @shared_task(
     name="mail.send",
-    autoretry_for=(
-        smtplib.SMTPServerDisconnected,
-        smtplib.SMTPConnectError,
-        ConnectionError,
-        TimeoutError,
-    ),
+    autoretry_for=RETRY_ON,
     retry_backoff=True,
     max_retries=5,
     acks_late=True,
@@ -253,12 +250,7 @@ def send_after_commit(to: str | list[str], subject: str, text: str, html: str | 
 
 @shared_task(
     name="mail.send_queued",
-    autoretry_for=(
-        smtplib.SMTPServerDisconnected,
-        smtplib.SMTPConnectError,
-        ConnectionError,
-        TimeoutError,
-    ),
+    autoretry_for=RETRY_ON,
     retry_backoff=True,
     max_retries=5,
     acks_late=True,

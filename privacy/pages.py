@@ -50,6 +50,13 @@ def _is_page() -> bool:
     return has_request_context() and not request.path.startswith(NON_PAGE_PREFIXES)
 
 
+def error_text(exc) -> str:
+    """An AppError as one line for a page: the message, then each field's messages."""
+    errors = exc.data.get("errors") or {}
+    details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
+    return f"{exc.data['message']} {details}".strip()
+
+
 def render_page(template: str, status: int = 200, **context):
     return render_template(template, **context), status
 

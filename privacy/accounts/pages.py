@@ -24,6 +24,7 @@ from privacy.database import get_for_account
 from privacy.errors import AppError
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
+from privacy.pages import error_text
 from privacy.pages import render_page
 
 bp = Blueprint("account_pages", __name__)
@@ -34,12 +35,6 @@ def _form_id(name: str = "id") -> uuid.UUID:
         return uuid.UUID(request.form.get(name, ""))
     except ValueError:
         raise ValidationFailed(errors={name: ["Not a valid id."]}) from None
-
-
-def _error_text(exc: AppError) -> str:
-    errors = exc.data.get("errors") or {}
-    details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
-    return f"{exc.data['message']} {details}".strip()
 
 
 def _members_page(status: int = 200, **context):
@@ -74,7 +69,7 @@ def invite():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _members_page(exc.code, error=_error_text(exc))
+        return _members_page(exc.code, error=error_text(exc))
     return redirect(url_for("account_pages.members", sent=1), code=303)
 
 
@@ -87,7 +82,7 @@ def change_role():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _members_page(exc.code, error=_error_text(exc))
+        return _members_page(exc.code, error=error_text(exc))
     return redirect(url_for("account_pages.members"), code=303)
 
 
@@ -100,7 +95,7 @@ def remove():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _members_page(exc.code, error=_error_text(exc))
+        return _members_page(exc.code, error=error_text(exc))
     return redirect(url_for("account_pages.members"), code=303)
 
 
@@ -113,7 +108,7 @@ def resend_invitation():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _members_page(exc.code, error=_error_text(exc))
+        return _members_page(exc.code, error=error_text(exc))
     return redirect(url_for("account_pages.members", sent=1), code=303)
 
 
@@ -154,7 +149,7 @@ def create_token():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _tokens_page(exc.code, error=_error_text(exc))
+        return _tokens_page(exc.code, error=error_text(exc))
     # Shown on this answer only; the page after a reload no longer has it.
     return _tokens_page(201, created=token, secret=secret)
 
@@ -168,5 +163,5 @@ def revoke_token():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _tokens_page(exc.code, error=_error_text(exc))
+        return _tokens_page(exc.code, error=error_text(exc))
     return redirect(url_for("account_pages.tokens"), code=303)

@@ -103,21 +103,17 @@ def invite_member(
 ) -> Member:
     """Add a member and mail the invitation; its link is their first sign-in."""
     member = add_member(account, email=email, name=name, role=role, actor=actor)
-    signin.invite(account, member)
-    audit.record(
-        account,
-        action="member.invited",
-        object_type="member",
-        object_id=member.public_id,
-        actor=actor,
-    )
-    return member
+    return _invite(account, member, actor)
 
 
 def resend_invitation(account: Account, member: Member, *, actor: str | None = None) -> Member:
     """A new invitation for a member who has not signed in yet (409 once they have)."""
     if member.joined_at is not None:
         raise Conflict("This member has already signed in; they can ask for a sign-in link.")
+    return _invite(account, member, actor)
+
+
+def _invite(account: Account, member: Member, actor: str | None) -> Member:
     signin.invite(account, member)
     audit.record(
         account,

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from privacy.audit import services
 from privacy.auth.permissions import requires
 from privacy.pagination import decode_cursor
-from privacy.pagination import encode_cursor
+from privacy.pagination import page
 from privacy.schemas import PageArgsSchema
 from privacy.schemas import page_schema
 
@@ -46,12 +46,7 @@ def list_access_changes(args):
         limit=args["limit"] + 1,
         actions=services.ACCESS_CHANGES,
     )
-    more = len(events) > args["limit"]
-    events = events[: args["limit"]]
-    return {
-        "items": events,
-        "next_cursor": encode_cursor(events[-1].id) if more and events else None,
-    }
+    return page(events, args["limit"])
 
 
 @bp.get("/audit")
@@ -67,9 +62,4 @@ def list_audit(args):
         object_id=args["object_id"],
         since=args["since"],
     )
-    more = len(events) > args["limit"]
-    events = events[: args["limit"]]
-    return {
-        "items": events,
-        "next_cursor": encode_cursor(events[-1].id) if more and events else None,
-    }
+    return page(events, args["limit"])

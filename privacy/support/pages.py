@@ -23,6 +23,7 @@ from privacy.errors import AppError
 from privacy.errors import NotFound
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
+from privacy.pages import error_text
 from privacy.pages import render_page
 from privacy.support import services
 from privacy.support.models import ACCESS
@@ -31,12 +32,6 @@ from privacy.support.models import SupportGrant
 bp = Blueprint("support_pages", __name__)
 
 USES_SHOWN = 200
-
-
-def _error_text(exc: AppError) -> str:
-    errors = exc.data.get("errors") or {}
-    details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
-    return f"{exc.data['message']} {details}".strip()
 
 
 def _grants_page(status: int = 200, **context):
@@ -86,7 +81,7 @@ def create_grant():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _grants_page(exc.code, error=_error_text(exc))
+        return _grants_page(exc.code, error=error_text(exc))
     return redirect(url_for("support_pages.grants"), code=303)
 
 
@@ -103,7 +98,7 @@ def revoke_grant():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _grants_page(exc.code, error=_error_text(exc))
+        return _grants_page(exc.code, error=error_text(exc))
     return redirect(url_for("support_pages.grants"), code=303)
 
 
