@@ -104,6 +104,12 @@ SETTINGS: list[tuple[str, str, str]] = [
         "sign-in e-mails per address (and ten times that per client address)",
     ),
     (
+        "PRIVACY_REQUEST_RATE_LIMIT",
+        "`5 per hour`",
+        "public request-form submissions per e-mail address (and ten times that per client "
+        "address)",
+    ),
+    (
         "PRIVACY_OIDC_ISSUER",
         "`https://accounts.google.com`",
         "OpenID Connect issuer of Google sign-in (its `/.well-known/openid-configuration`)",
@@ -318,6 +324,7 @@ def load(root: Path) -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("PRIVACY_RATELIMIT_STORAGE_URL")
         or (broker_url if production else "memory://"),
         "SIGNIN_RATE_LIMIT": os.environ.get("PRIVACY_SIGNIN_RATE_LIMIT") or "5 per 15 minutes",
+        "REQUEST_RATE_LIMIT": os.environ.get("PRIVACY_REQUEST_RATE_LIMIT") or "5 per hour",
         "OIDC_ISSUER": (
             os.environ.get("PRIVACY_OIDC_ISSUER") or "https://accounts.google.com"
         ).rstrip("/"),

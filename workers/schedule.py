@@ -6,6 +6,7 @@ TASK_MODULES = (
     "privacy.mail",
     "privacy.audit.tasks",
     "privacy.dsr.tasks",
+    "privacy.dsr.verification",
     "privacy.dsr.callbacks",
 )
 
@@ -17,5 +18,9 @@ BEAT_SCHEDULE = {
     "dsr-resume": {
         "task": "dsr.resume",
         "schedule": crontab(minute="*/5"),
+    },
+    "dsr-expire-unverified-hourly": {
+        "task": "dsr.expire_unverified",
+        "schedule": crontab(minute=25),
     },
 }
