@@ -176,7 +176,7 @@ def _locked(request_id: int) -> DataSubjectRequest:
 
 def expire_unverified(now: datetime | None = None, limit: int = 1000) -> int:
     """Cancel form requests left unverified past their link's life (plus a margin), each
-    in its own commit; returns how many."""
+    in its own commit, dropping the e-mail and message they came with; returns how many."""
     cutoff = (now or utcnow()) - timedelta(hours=LINK_HOURS) - EXPIRY_MARGIN
     ids = list(
         db.session.scalars(
@@ -204,6 +204,8 @@ def expire_unverified(now: datetime | None = None, limit: int = 1000) -> int:
             actor="system",
             note=f"not verified within {LINK_HOURS} hours",
         )
+        # Nobody proved the address is theirs: keep no more of it than the keyed hash.
+        request.email_ct = request.message_ct = None
         db.session.commit()
         cancelled += 1
     if cancelled:

@@ -392,6 +392,8 @@ def test_the_expiry_task_cancels_stale_unverified_requests(tenant, app, outbox, 
         db.session.refresh(request)
     assert (stale.status, fresh.status, done.status) == ("cancelled", "unverified", "verified")
     assert stale.events[-1].note == "not verified within 24 hours"
+    assert stale.email_ct is None and stale.message_ct is None  # nothing kept of the address
+    assert fresh.email_ct is not None and done.email_ct is not None
     refused = Browser(app).get(stale_link)
     assert refused.status_code == 400 and "cancelled" in refused.get_data(as_text=True)
     assert verification.expire_unverified() == 0
