@@ -1,7 +1,8 @@
 """Every registered route x every kind of caller, checked against the permission table.
 
 Callers: anonymous, a member, an admin, the admin of another account, an operator without a
-grant, an operator with a read grant, an operator whose grant expired, and a revoked token.
+grant, an operator with a read grant, an operator whose grant expired, the platform's DPO (an
+operator with the dpo role, no grant), and a revoked token.
 API routes take bearer tokens only; pages take browser sessions only.
 """
 
@@ -15,6 +16,7 @@ import pytest
 
 from privacy.accounts import services as accounts
 from privacy.auth.models import UserSession
+from privacy.auth.permissions import DPO
 from privacy.auth.permissions import OPERATOR
 from privacy.auth.permissions import PERMISSIONS
 from privacy.auth.permissions import PUBLIC
@@ -36,6 +38,7 @@ CALLERS = (
     "operator",
     "operator_with_grant",
     "operator_expired_grant",
+    "operator_dpo",
     "revoked_token",
 )
 FRAMEWORK = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
@@ -64,6 +67,9 @@ class World:
         self.omar = support.create_operator(
             email="omar@ops.example", name="O", role="support", actor="t"
         )
+        self.dora = support.create_operator(
+            email="dora@ops.example", name="D", role="dpo", actor="t"
+        )
         self.grant = support.create_grant(
             self.home.account,
             operator_email="olga@ops.example",
@@ -89,6 +95,9 @@ class World:
             "grant_id": str(self.grant.public_id),
             "subject_id": str(uuid.uuid4()),
             "system_id": str(uuid.uuid4()),
+            "account_id": str(self.home.account.public_id),
+            "request_id": str(uuid.uuid4()),
+            "instruction_id": str(uuid.uuid4()),
         }
 
     def session_for(self, *, member=None, operator=None, grant=None) -> str:
@@ -122,6 +131,7 @@ class World:
             "operator_expired_grant": lambda: self.session_for(
                 operator=self.omar, grant=self.stale
             ),
+            "operator_dpo": lambda: self.session_for(operator=self.dora),
         }
         tokens = {
             "member": self.member_token,
@@ -184,6 +194,8 @@ def expected(view, caller: str) -> str:
         return "allowed"
     if permission == OPERATOR:
         return "allowed" if operator else "403"
+    if permission == DPO:
+        return "allowed" if caller == "operator_dpo" else "403"
     role, _scope, grant_access = PERMISSIONS[permission]
     if not operator:
         person_role = "member" if caller == "member" else "admin"
@@ -223,6 +235,6 @@ def test_every_route_answers_each_caller_as_the_permission_table_says(app, calle
 
 
 def test_every_route_declares_a_known_permission(app):
-    known = set(PERMISSIONS) | {PUBLIC, SIGNED_IN, OPERATOR}
+    known = set(PERMISSIONS) | {PUBLIC, SIGNED_IN, OPERATOR, DPO}
     for _method, rule, view in routes(app):
         assert getattr(view, "permission", None) in known, rule.rule

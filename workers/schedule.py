@@ -8,6 +8,7 @@ TASK_MODULES = (
     "privacy.dsr.tasks",
     "privacy.dsr.verification",
     "privacy.dsr.callbacks",
+    "privacy.dsr.reminders",
 )
 
 BEAT_SCHEDULE = {
@@ -22,5 +23,9 @@ BEAT_SCHEDULE = {
     "dsr-expire-unverified-hourly": {
         "task": "dsr.expire_unverified",
         "schedule": crontab(minute=25),
+    },
+    "dsr-remind-daily": {
+        "task": "dsr.remind",
+        "schedule": crontab(hour=7, minute=0),
     },
 }

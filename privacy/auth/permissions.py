@@ -44,9 +44,11 @@ PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
 }
 
 PUBLIC = "public"
-# Page-only declarations: any signed-in browser, and platform operators only.
+# Page-only declarations: any signed-in browser, platform operators only, and the DPO only.
 SIGNED_IN = "signed_in"
 OPERATOR = "operator"
+# Operators whose role is "dpo": the platform's data protection officer (across accounts).
+DPO = "dpo"
 TOKEN_PATTERN = re.compile(r"^prv_[A-Za-z0-9_-]{20,100}$")
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 # Built once: every API request runs it, and building a statement costs more than its SQL.
@@ -120,6 +122,10 @@ def check_principal(principal, permission: str) -> None:
         if principal.operator is None:
             raise Forbidden("This page is for platform support staff.")
         return
+    if permission == DPO:
+        if principal.operator is None or principal.operator.role != "dpo":
+            raise Forbidden("This page is for the platform's data protection officer.")
+        return
     role, _scope, grant_access = PERMISSIONS[permission]
     if principal.member is not None:
         if ROLES.index(principal.member.role) < ROLES.index(role):
@@ -144,7 +150,7 @@ def check_principal(principal, permission: str) -> None:
 def page(permission: str) -> Callable:
     """Declare and enforce a page's permission: sign-in page without a session, 403 without
     rights."""
-    if permission not in PERMISSIONS and permission not in (SIGNED_IN, OPERATOR):
+    if permission not in PERMISSIONS and permission not in (SIGNED_IN, OPERATOR, DPO):
         raise KeyError(f"unknown permission {permission!r}")
 
     def decorate(view):
