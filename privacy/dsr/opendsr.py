@@ -252,7 +252,9 @@ def _callback_ok(url) -> bool:
         return False
     parts = urlsplit(url)
     allowed = ("https",) if current_app.config.get("PRODUCTION") else ("https", "http")
-    return parts.scheme in allowed and bool(parts.hostname)
+    from privacy.dsr import callbacks
+
+    return parts.scheme in allowed and bool(parts.hostname) and not callbacks.refused_url(url)
 
 
 def _created(dsr: DataSubjectRequest, raw: bytes) -> dict:
