@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from privacy.database import utcnow
+from privacy.dsr import services as dsr
+from privacy.dsr.models import ErasureInstruction
 from privacy.extensions import db
 from privacy.support import services as support
 from tests.conftest import Tenant
@@ -24,6 +27,9 @@ SAMPLE_BODIES = {
     ("POST", "/api/v1/tokens"): {"name": "evil"},
     ("POST", "/api/v1/scrub"): {"text": "ping from intruder@evil.example"},
     ("POST", "/api/v1/scrub/reverse"): {"text": "nothing to reverse"},
+    ("POST", "/api/v1/requests/<uuid:request_id>/extension"): {"months": 1, "reason": "x"},
+    ("POST", "/api/v1/requests/<uuid:request_id>/rejection"): {"reason": "intrusion"},
+    ("POST", "/api/v1/requests/<uuid:request_id>/exception"): {"point": "b", "reason": "x"},
     ("POST", "/api/v1/support-grants"): {
         "operator_email": "ops@platform.example",
         "hours": 72,
@@ -34,7 +40,10 @@ SAMPLE_BODIES = {
 BODY_LIMITS = {"/api/v1/scrub": ("SCRUB_MAX_BODY_BYTES", 16 * 1024 * 1024)}
 # Routes whose body is not one JSON document (CSV, JSON lines, plain text).
 # Writes that take no body at all.
-BODILESS = {"/api/v1/members/<uuid:member_id>/invitation"}
+BODILESS = {
+    "/api/v1/members/<uuid:member_id>/invitation",
+    "/api/v1/requests/<uuid:request_id>/instructions/<uuid:instruction_id>/confirmation",
+}
 NON_JSON_BODIES = BODILESS | {
     "/api/v1/subjects/import",
     "/api/v1/scrub/stream",
@@ -88,7 +97,28 @@ def seed_victim(client, victim: Tenant) -> dict:
         json={"operator_email": "ops@platform.example", "hours": 4, "reason": "ticket 7"},
         headers=h,
     ).json
-    return {"subject": subject, "system": system, "member": member, "token": token, "grant": grant}
+    request = dsr.submit(
+        victim.account, kind="erasure", source="form", email="victoria@victim.example"
+    )
+    request.instructions.append(
+        ErasureInstruction(
+            target_ref="system:victim-crm",
+            target_name="Victim CRM",
+            target_kind="crm",
+            region="eu",
+            created_at=utcnow(),
+        )
+    )
+    db.session.commit()
+    return {
+        "subject": subject,
+        "system": system,
+        "member": member,
+        "token": token,
+        "grant": grant,
+        "request": {"id": str(request.public_id)},
+        "instruction": {"id": str(request.instructions[0].public_id)},
+    }
 
 
 def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, other_tenant):
@@ -99,6 +129,8 @@ def test_no_route_returns_or_changes_another_accounts_data(app, client, tenant, 
         "member_id": victim["member"]["id"],
         "token_id": victim["token"]["id"],
         "grant_id": victim["grant"]["id"],
+        "request_id": victim["request"]["id"],
+        "instruction_id": victim["instruction"]["id"],
     }
     secrets = [
         str(tenant.account.public_id),
@@ -161,6 +193,8 @@ def own_ids(client, tenant) -> dict:
         "member_id": seeded["member"]["id"],
         "token_id": seeded["token"]["id"],
         "grant_id": seeded["grant"]["id"],
+        "request_id": seeded["request"]["id"],
+        "instruction_id": seeded["instruction"]["id"],
     }
 
 

@@ -30,6 +30,7 @@ from privacy.dsr.schemas import MAX_REASON
 from privacy.errors import AppError
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
+from privacy.pages import error_text
 from privacy.pages import render_page
 from privacy.pagination import decode_cursor
 from privacy.pagination import encode_cursor
@@ -37,12 +38,6 @@ from privacy.pagination import encode_cursor
 bp = Blueprint("dsr_pages", __name__)
 
 PAGE_SIZE = 50
-
-
-def _error_text(exc: AppError) -> str:
-    errors = exc.data.get("errors") or {}
-    details = "; ".join(f"{field}: {_messages(msgs)}" for field, msgs in errors.items())
-    return f"{exc.data['message']} {details}".strip()
 
 
 def _messages(msgs) -> str:
@@ -102,7 +97,7 @@ def requests():
             exc.code,
             rows=[],
             next_cursor=None,
-            error=_error_text(exc),
+            error=error_text(exc),
             **context,
         )
     more = len(rows) > PAGE_SIZE
@@ -164,7 +159,7 @@ def _decide(request_id: uuid.UUID, decide, notice: str):
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        return _detail_page(dsr, exc.code, error=_error_text(exc))
+        return _detail_page(dsr, exc.code, error=error_text(exc))
     return redirect(url_for("dsr_pages.request_detail", request_id=request_id, done=notice), 303)
 
 
