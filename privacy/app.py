@@ -79,6 +79,8 @@ def _register_blueprints(app: Flask, api) -> None:
     from privacy.dsr import results as dsr_results
     from privacy.dsr import routes as dsr_routes
     from privacy.inventory import routes as inventory_routes
+    from privacy.processors import pages as processor_pages
+    from privacy.processors import routes as processor_routes
     from privacy.scrubber import routes as scrubber_routes
     from privacy.support import pages as support_pages
     from privacy.support import routes as support_routes
@@ -93,12 +95,14 @@ def _register_blueprints(app: Flask, api) -> None:
     app.register_blueprint(dsr_results.bp)
     app.register_blueprint(dsr_pages.bp)
     app.register_blueprint(dsr_form.bp)
+    app.register_blueprint(processor_pages.bp)
     api.register_blueprint(accounts_routes.bp)
     api.register_blueprint(inventory_routes.bp)
     api.register_blueprint(audit_routes.bp)
     api.register_blueprint(scrubber_routes.bp)
     api.register_blueprint(support_routes.bp)
     api.register_blueprint(dsr_routes.bp)
+    api.register_blueprint(processor_routes.bp)
 
 
 def _register_commands(app: Flask) -> None:

@@ -126,6 +126,11 @@ SETTINGS: list[tuple[str, str, str]] = [
         "a self-signed certificate beside the generated key (required in production)",
         "PEM certificate of that key, published at `/opendsr/v1/certificate`",
     ),
+    (
+        "PRIVACY_SUBPROCESSOR_NOTICE_DAYS",
+        "`30`",
+        "notice period before a new sub-processor is effective for an account",
+    ),
     ("PRIVACY_RESULTS_DAYS", "`7`", "life of the download link of an access package or receipt"),
     (
         "PRIVACY_BIND",
@@ -331,6 +336,7 @@ def load(root: Path) -> dict:
         "OPENDSR_KEY_FILE": os.environ.get("PRIVACY_OPENDSR_KEY_FILE") or None,
         "OPENDSR_CERT_FILE": os.environ.get("PRIVACY_OPENDSR_CERT_FILE") or None,
         "RESULTS_DAYS": _env_int("PRIVACY_RESULTS_DAYS", 7),
+        "SUBPROCESSOR_NOTICE_DAYS": _env_int("PRIVACY_SUBPROCESSOR_NOTICE_DAYS", 30),
         "OIDC_CLIENT_ID": os.environ.get("PRIVACY_OIDC_CLIENT_ID") or None,
         "OIDC_CLIENT_SECRET": os.environ.get("PRIVACY_OIDC_CLIENT_SECRET") or None,
         "SESSION_COOKIE_NAME": "privacy_session",

@@ -1,0 +1,1 @@
+"""The sub-processor register: safeguards, DPAs, change notices, objections, documents."""

@@ -1,0 +1,578 @@
+"""Register rules: sub-processors with full field history, transfer safeguards, DPAs and
+their documents, the activation rule, and the list versions every change creates.
+
+Managed by platform operators with the DPO role; every change is audited on the platform
+chain. Customer-facing parts (notices, objections, what is effective for an account) live in
+privacy.processors.notices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from datetime import timedelta
+from functools import lru_cache
+from importlib import resources
+
+import pycountry
+from flask import current_app
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+from sqlalchemy import func
+from sqlalchemy import select
+
+from privacy import storage
+from privacy.audit import services as audit
+from privacy.database import utcnow
+from privacy.errors import Conflict
+from privacy.errors import NotFound
+from privacy.errors import PayloadTooLarge
+from privacy.errors import ValidationFailed
+from privacy.extensions import db
+from privacy.processors.models import SCC_DECISION
+from privacy.processors.models import Dpa
+from privacy.processors.models import FieldChange
+from privacy.processors.models import ListVersion
+from privacy.processors.models import Safeguard
+from privacy.processors.models import SubProcessor
+
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+FIELDS = (
+    "legal_name",
+    "address",
+    "contact",
+    "website",
+    "purpose",
+    "data_categories",
+    "subject_categories",
+    "locations",
+    "services",
+    "review_due",
+    "dpf_certified",
+)
+REQUIRED = ("legal_name", "address", "contact", "purpose")
+
+
+# -- countries ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict:
+    data = json.loads(resources.files("privacy.processors").joinpath("countries.json").read_text())
+    return {"eea": frozenset(data["eea"]), "adequacy": {a["country"]: a for a in data["adequacy"]}}
+
+
+def is_eea(code: str) -> bool:
+    return code in _countries()["eea"]
+
+
+def adequacy(code: str) -> dict | None:
+    """The adequacy decision covering `code`, or None; see its 'condition' (US: DPF only)."""
+    return _countries()["adequacy"].get(code)
+
+
+def country_name(code: str) -> str:
+    country = pycountry.countries.get(alpha_2=code)
+    return country.name if country else code
+
+
+def check_country(code) -> str:
+    """An ISO 3166-1 alpha-2 code, upper case; ValueError otherwise."""
+    if not isinstance(code, str) or len(code.strip()) != 2:
+        raise ValueError("Use ISO 3166-1 two-letter country codes, e.g. DE or US.")
+    code = code.strip().upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{code} is not an ISO 3166-1 country code.")
+    return code
+
+
+# -- the register ------------------------------------------------------------------------
+
+
+def _clean(data: dict, *, partial: bool) -> dict:
+    errors: dict[str, list[str]] = {}
+    out: dict = {}
+    for field in FIELDS:
+        if field not in data:
+            if not partial and field in REQUIRED:
+                errors[field] = ["Required."]
+            continue
+        value = data[field]
+        if field in ("legal_name", "address", "contact", "purpose", "website"):
+            value = (value or "").strip() if isinstance(value, str | type(None)) else value
+            if not isinstance(value, str):
+                errors[field] = ["Text expected."]
+                continue
+            limit = {"legal_name": 200, "contact": 320, "website": 500}.get(field, 5000)
+            if field in REQUIRED and not value:
+                errors[field] = ["Required."]
+                continue
+            if len(value) > limit:
+                errors[field] = [f"At most {limit} characters."]
+                continue
+            out[field] = value or None if field == "website" else value
+        elif field in ("data_categories", "subject_categories", "services"):
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and v.strip() for v in value
+            ):
+                errors[field] = ["A list of non-empty texts."]
+                continue
+            out[field] = [v.strip() for v in value]
+        elif field == "locations":
+            if not isinstance(value, list):
+                errors[field] = ["A list of country codes."]
+                continue
+            codes, bad = [], []
+            for item in value:
+                try:
+                    codes.append(check_country(item))
+                except ValueError as exc:
+                    bad.append(str(exc))
+            if bad:
+                errors[field] = bad
+                continue
+            out[field] = sorted(set(codes), key=codes.index)
+        elif field == "review_due":
+            if value is not None and not isinstance(value, date):
+                try:
+                    value = date.fromisoformat(str(value))
+                except ValueError:
+                    errors[field] = ["A date, YYYY-MM-DD."]
+                    continue
+            out[field] = value
+        elif field == "dpf_certified":
+            if not isinstance(value, bool):
+                errors[field] = ["true or false."]
+                continue
+            out[field] = value
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return out
+
+
+def _jsonable(value):
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _history(sp: SubProcessor, field: str, old, new, actor: str) -> None:
+    db.session.add(
+        FieldChange(
+            subprocessor_id=sp.id,
+            at=utcnow(),
+            actor=actor,
+            field=field,
+            old=_jsonable(old),
+            new=_jsonable(new),
+        )
+    )
+
+
+def create(*, data: dict, actor: str, example: bool = False) -> SubProcessor:
+    values = _clean(data, partial=False)
+    if _by_name(values["legal_name"]) is not None:
+        raise Conflict("A sub-processor with this legal name exists already.")
+    sp = SubProcessor(public_id=uuid.uuid4(), status="draft", example=example)
+    for field in FIELDS:
+        if field in values:
+            setattr(sp, field, values[field])
+    db.session.add(sp)
+    db.session.flush()
+    for field in FIELDS:
+        if field in values:
+            _history(sp, field, None, values[field], actor)
+    audit.record(
+        None,
+        action="subprocessor.created",
+        object_type="subprocessor",
+        object_id=sp.public_id,
+        actor=actor,
+    )
+    return sp
+
+
+def _by_name(name: str) -> SubProcessor | None:
+    return db.session.scalar(
+        select(SubProcessor).where(func.lower(SubProcessor.legal_name) == name.lower())
+    )
+
+
+def update(sp: SubProcessor, *, changes: dict, actor: str) -> SubProcessor:
+    """Change fields; each changed field goes to the history with its old and new value."""
+    values = _clean(changes, partial=True)
+    if "legal_name" in values:
+        other = _by_name(values["legal_name"])
+        if other is not None and other.id != sp.id:
+            raise Conflict("A sub-processor with this legal name exists already.")
+    changed = []
+    for field, value in values.items():
+        old = getattr(sp, field)
+        if old != value:
+            _history(sp, field, old, value, actor)
+            setattr(sp, field, value)
+            changed.append(field)
+    if changed:
+        sp.updated_at = utcnow()
+        audit.record(
+            None,
+            action="subprocessor.updated",
+            object_type="subprocessor",
+            object_id=sp.public_id,
+            data={"fields": changed},
+            actor=actor,
+        )
+    return sp
+
+
+def get(public_id: uuid.UUID) -> SubProcessor:
+    sp = db.session.scalar(select(SubProcessor).where(SubProcessor.public_id == public_id))
+    if sp is None:
+        raise NotFound("Sub-processor not found.")
+    return sp
+
+
+def list_all(*, status: str | None = None) -> list[SubProcessor]:
+    query = select(SubProcessor).order_by(func.lower(SubProcessor.legal_name))
+    if status:
+        query = query.where(SubProcessor.status == status)
+    return list(db.session.scalars(query))
+
+
+def history(sp: SubProcessor) -> list[FieldChange]:
+    return list(
+        db.session.scalars(
+            select(FieldChange).where(FieldChange.subprocessor_id == sp.id).order_by(FieldChange.id)
+        )
+    )
+
+
+# -- documents ---------------------------------------------------------------------------
+
+
+def check_pdf(data: bytes) -> str:
+    """Refuse anything but a readable PDF of at most 20 MB; returns its SHA-256."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise PayloadTooLarge("A document is at most 20 MB.")
+    if not data.startswith(b"%PDF-"):
+        raise ValidationFailed(errors={"document": ["This file is not a PDF."]})
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if len(reader.pages) < 1:
+            raise ValueError
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError):
+        raise ValidationFailed(errors={"document": ["This PDF cannot be read."]}) from None
+    return hashlib.sha256(data).hexdigest()
+
+
+def _store_document(sp: SubProcessor, kind: str, data: bytes) -> tuple[str, str]:
+    digest = check_pdf(data)
+    key = f"subprocessors/{sp.public_id}/{kind}-{digest[:16]}.pdf"
+    storage.get().put(key, data, content_type="application/pdf")
+    return key, digest
+
+
+def document(key: str) -> bytes:
+    return storage.get().get(key)
+
+
+def _date(value, field: str, *, required: bool) -> date | None:
+    if value in (None, ""):
+        if required:
+            raise ValidationFailed(errors={field: ["Required."]})
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationFailed(errors={field: ["A date, YYYY-MM-DD."]}) from None
+
+
+def add_safeguard(
+    sp: SubProcessor,
+    *,
+    country: str,
+    kind: str,
+    signed_on,
+    scc_module: int | None = None,
+    expires_on=None,
+    document: bytes | None = None,
+    actor: str,
+) -> Safeguard:
+    """SCCs (module 1-4, Decision 2021/914) or BCRs for transfers to `country`."""
+    errors: dict[str, list[str]] = {}
+    try:
+        country = check_country(country)
+    except ValueError as exc:
+        errors["country"] = [str(exc)]
+    if kind not in ("scc", "bcr"):
+        errors["kind"] = ["scc or bcr."]
+    if kind == "scc" and scc_module not in (1, 2, 3, 4):
+        errors["scc_module"] = ["SCC modules are 1 to 4 (Decision 2021/914)."]
+    if kind == "bcr" and scc_module is not None:
+        errors["scc_module"] = ["BCRs have no SCC module."]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    signed = _date(signed_on, "signed_on", required=True)
+    expires = _date(expires_on, "expires_on", required=False)
+    if expires is not None and expires <= signed:
+        raise ValidationFailed(errors={"expires_on": ["Must be after the signing date."]})
+    safeguard = Safeguard(
+        public_id=uuid.uuid4(),
+        country=country,
+        kind=kind,
+        scc_module=scc_module if kind == "scc" else None,
+        decision=SCC_DECISION if kind == "scc" else None,
+        signed_on=signed,
+        expires_on=expires,
+        created_at=utcnow(),
+    )
+    if document is not None:
+        safeguard.document_key, safeguard.document_sha256 = _store_document(sp, kind, document)
+    sp.safeguards.append(safeguard)
+    db.session.flush()
+    _history(
+        sp,
+        "safeguard",
+        None,
+        {
+            "country": country,
+            "kind": kind,
+            "scc_module": safeguard.scc_module,
+            "signed_on": signed.isoformat(),
+        },
+        actor,
+    )
+    audit.record(
+        None,
+        action="subprocessor.safeguard_added",
+        object_type="subprocessor",
+        object_id=sp.public_id,
+        data={"country": country, "kind": kind, "scc_module": safeguard.scc_module},
+        actor=actor,
+    )
+    return safeguard
+
+
+def add_dpa(
+    sp: SubProcessor,
+    *,
+    version: str,
+    signed_on,
+    expires_on=None,
+    document: bytes | None = None,
+    actor: str,
+) -> Dpa:
+    version = (version or "").strip()
+    if not version or len(version) > 50:
+        raise ValidationFailed(errors={"version": ["1 to 50 characters."]})
+    if any(d.version == version for d in sp.dpas):
+        raise Conflict("This DPA version is on file already.")
+    signed = _date(signed_on, "signed_on", required=True)
+    expires = _date(expires_on, "expires_on", required=False)
+    if expires is not None and expires <= signed:
+        raise ValidationFailed(errors={"expires_on": ["Must be after the signing date."]})
+    dpa = Dpa(
+        public_id=uuid.uuid4(),
+        version=version,
+        signed_on=signed,
+        expires_on=expires,
+        created_at=utcnow(),
+    )
+    if document is not None:
+        dpa.document_key, dpa.document_sha256 = _store_document(sp, "dpa", document)
+    sp.dpas.append(dpa)
+    db.session.flush()
+    _history(sp, "dpa", None, {"version": version, "signed_on": signed.isoformat()}, actor)
+    audit.record(
+        None,
+        action="subprocessor.dpa_added",
+        object_type="subprocessor",
+        object_id=sp.public_id,
+        data={"version": version},
+        actor=actor,
+    )
+    return dpa
+
+
+# -- the activation rule -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """How data may go to one location: None (EEA), an adequacy decision, or a safeguard."""
+
+    country: str
+    basis: str  # "eea", "adequacy", "scc", "bcr", or "none"
+    detail: str
+    safeguard: Safeguard | None = None
+
+    @property
+    def lawful(self) -> bool:
+        return self.basis != "none"
+
+
+def _valid(item, today: date) -> bool:
+    return item.signed_on <= today and (item.expires_on is None or item.expires_on > today)
+
+
+def transfer(sp: SubProcessor, country: str, today: date | None = None) -> Transfer:
+    today = today or utcnow().date()
+    if is_eea(country):
+        return Transfer(country, "eea", "within the EU/EEA")
+    decision = adequacy(country)
+    if decision is not None and (decision.get("condition") != "dpf" or sp.dpf_certified):
+        return Transfer(country, "adequacy", decision["decision"])
+    for safeguard in sp.safeguards:
+        if safeguard.country != country or not _valid(safeguard, today):
+            continue
+        if safeguard.kind == "scc" and safeguard.scc_module == 3:
+            return Transfer(country, "scc", f"SCC module 3, {SCC_DECISION}", safeguard)
+        if safeguard.kind == "bcr":
+            return Transfer(country, "bcr", "Binding corporate rules", safeguard)
+    return Transfer(country, "none", "no valid safeguard")
+
+
+def blockers(sp: SubProcessor, today: date | None = None) -> list[str]:
+    """What keeps `sp` from being active: empty when it may be."""
+    today = today or utcnow().date()
+    missing = []
+    if not sp.locations:
+        missing.append("No processing location is recorded.")
+    for country in sp.locations:
+        if transfer(sp, country, today).lawful:
+            continue
+        decision = adequacy(country)
+        if decision is not None and decision.get("condition") == "dpf":
+            missing.append(
+                f"{country}: not certified under the EU-US Data Privacy Framework, and no "
+                "valid SCC (module 3) or BCR on file."
+            )
+        else:
+            missing.append(
+                f"{country}: no adequacy decision, and no valid SCC (module 3) or BCR on file."
+            )
+    if not any(_valid(d, today) for d in sp.dpas):
+        missing.append("No valid DPA on file." if sp.dpas else "No DPA on file.")
+    return missing
+
+
+def activate(sp: SubProcessor, *, actor: str, replaces: SubProcessor | None = None) -> ListVersion:
+    """Activate (409 naming what is missing) and announce the change as a new list version."""
+    from privacy.processors import notices
+
+    if sp.status == "active":
+        raise Conflict("This sub-processor is active already.")
+    if sp.status == "retired":
+        raise Conflict("A retired sub-processor cannot be activated again; add it anew.")
+    missing = blockers(sp)
+    if missing:
+        raise Conflict("This sub-processor cannot be activated yet.", errors={"missing": missing})
+    if replaces is not None and replaces.status != "active":
+        raise Conflict("Only an active sub-processor can be replaced.")
+    sp.status = "active"
+    sp.activated_at = utcnow()
+    _history(sp, "status", "draft", "active", actor)
+    version = _new_version("replaced" if replaces else "added", sp, replaces, actor)
+    if replaces is not None:
+        retire(replaces, actor=actor, announce=False)
+    audit.record(
+        None,
+        action="subprocessor.activated",
+        object_type="subprocessor",
+        object_id=sp.public_id,
+        data={"list_version": version.number},
+        actor=actor,
+    )
+    notices.announce(version)
+    return version
+
+
+def retire(sp: SubProcessor, *, actor: str, announce: bool = True) -> ListVersion | None:
+    """Stop using a sub-processor; customers are told, but removal needs no notice period."""
+    from privacy.processors import notices
+
+    if sp.status != "active":
+        raise Conflict("Only an active sub-processor can be retired.")
+    sp.status = "retired"
+    sp.retired_at = utcnow()
+    _history(sp, "status", "active", "retired", actor)
+    audit.record(
+        None,
+        action="subprocessor.retired",
+        object_type="subprocessor",
+        object_id=sp.public_id,
+        actor=actor,
+    )
+    if not announce:
+        return None
+    version = _new_version("removed", sp, None, actor)
+    notices.announce(version)
+    return version
+
+
+def notice_of(sp: SubProcessor, today: date | None = None) -> dict:
+    """What a change notice says about `sp` (Art. 28(2), SCC Clause 9): frozen per version."""
+    return {
+        "id": str(sp.public_id),
+        "legal_name": sp.legal_name,
+        "address": sp.address,
+        "contact": sp.contact,
+        "website": sp.website,
+        "purpose": sp.purpose,
+        "data_categories": list(sp.data_categories),
+        "subject_categories": list(sp.subject_categories),
+        "locations": [
+            {
+                "country": t.country,
+                "name": country_name(t.country),
+                "basis": t.basis,
+                "safeguard": t.detail,
+            }
+            for t in (transfer(sp, c, today) for c in sp.locations)
+        ],
+        "services": list(sp.services),
+    }
+
+
+def _new_version(change: str, sp: SubProcessor, replaces, actor: str) -> ListVersion:
+    now = utcnow()
+    days = 0 if change == "removed" else current_app.config.get("SUBPROCESSOR_NOTICE_DAYS", 30)
+    number = (db.session.scalar(select(func.max(ListVersion.number))) or 0) + 1
+    notice = {"change": change, "subprocessor": notice_of(sp)}
+    if replaces is not None:
+        notice["replaces"] = {"id": str(replaces.public_id), "legal_name": replaces.legal_name}
+    version = ListVersion(
+        number=number,
+        change=change,
+        subprocessor_id=sp.id,
+        replaces_id=replaces.id if replaces is not None else None,
+        announced_at=now,
+        effective_at=now + timedelta(days=days),
+        notice=notice,
+        actor=actor,
+    )
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def dashboard(today: date | None = None) -> dict:
+    """For the DPO: what is blocked (drafts that cannot be activated, active ones whose
+    safeguard or DPA lapsed) and which reviews are due."""
+    today = today or utcnow().date()
+    blocked, lapsed, reviews = [], [], []
+    for sp in list_all():
+        if sp.status == "retired":
+            continue
+        missing = blockers(sp, today)
+        if missing and sp.status == "draft":
+            blocked.append((sp, missing))
+        elif missing:
+            lapsed.append((sp, missing))
+        if sp.review_due is not None and sp.review_due <= today + timedelta(days=14):
+            reviews.append(sp)
+    return {"blocked": blocked, "lapsed": lapsed, "reviews": reviews}
