@@ -250,11 +250,15 @@ def _parse(raw: bytes) -> dict:
 def _callback_ok(url) -> bool:
     if not isinstance(url, str) or len(url) > 2000:
         return False
-    parts = urlsplit(url)
-    allowed = ("https",) if current_app.config.get("PRODUCTION") else ("https", "http")
     from privacy.dsr import callbacks
 
-    return parts.scheme in allowed and bool(parts.hostname) and not callbacks.refused_url(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    allowed = ("https",) if current_app.config.get("PRODUCTION") else ("https", "http")
+    return parts.scheme in allowed and bool(host) and not callbacks.refused_url(url)
 
 
 def _created(dsr: DataSubjectRequest, raw: bytes) -> dict:

@@ -105,6 +105,9 @@ def download(secret: str, name: str):
         )
     account = db.session.get(Account, request.account_id)
     data = package.load_or_render(account, request, name)
+    # End the read transaction before writing: on SQLite, a read transaction that a worker's
+    # commit overtook cannot become a write one ("database is locked"); a new one waits.
+    db.session.commit()
     audit.record(
         account,
         action="dsr.downloaded",

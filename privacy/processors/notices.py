@@ -4,6 +4,9 @@ notice period has passed, unless that account objected."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from flask import current_app
 from flask import render_template
 from sqlalchemy import select
@@ -11,11 +14,17 @@ from sqlalchemy import select
 from privacy import mail
 from privacy.accounts.models import Account
 from privacy.accounts.models import Member
+from privacy.audit import services as audit
 from privacy.database import for_account
 from privacy.database import utcnow
+from privacy.errors import Conflict
+from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.processors.models import ListVersion
 from privacy.processors.models import Notice
+from privacy.processors.models import Objection
+from privacy.processors.models import SubProcessor
+from privacy.support.models import Operator
 
 
 def announce(version: ListVersion) -> int:
@@ -46,3 +55,144 @@ def notices_for(account: Account) -> list[Notice]:
             for_account(Notice, account).order_by(Notice.notified_at.desc(), Notice.id.desc())
         )
     )
+
+
+# -- what is effective for an account ----------------------------------------------------
+
+OUTCOMES = ("alternative", "termination", "withdrawn")
+
+
+def _objection_blocks(objection: Objection | None) -> bool:
+    """An objection blocks unless the customer withdrew it."""
+    return objection is not None and objection.outcome != "withdrawn"
+
+
+def effective_for(account: Account, at: datetime | None = None) -> list[SubProcessor]:
+    """The sub-processors that may process `account`'s data at `at` (default now).
+
+    A version becomes effective for an account when its notice period has passed, or at
+    once for an account created after it was announced (it signed up to that list); an
+    objection by the account blocks the sub-processor it names. Removals take effect at once.
+    """
+    at = at or utcnow()
+    objections = {o.list_version_id: o for o in db.session.scalars(for_account(Objection, account))}
+    current: dict[int, SubProcessor] = {}
+    versions = db.session.scalars(
+        select(ListVersion).where(ListVersion.announced_at <= at).order_by(ListVersion.number)
+    )
+    for version in versions:
+        if version.change == "removed":
+            current.pop(version.subprocessor_id, None)
+            continue
+        in_force = version.effective_at <= at or account.created_at >= version.announced_at
+        if not in_force:
+            continue
+        if version.replaces_id is not None:
+            current.pop(version.replaces_id, None)
+        if _objection_blocks(objections.get(version.id)):
+            continue
+        current[version.subprocessor_id] = version.subprocessor
+    return sorted(current.values(), key=lambda sp: sp.legal_name.lower())
+
+
+def pending_for(account: Account, at: datetime | None = None) -> list[ListVersion]:
+    """Announced changes not yet effective for the account, soonest first."""
+    at = at or utcnow()
+    return [
+        version
+        for version in db.session.scalars(
+            select(ListVersion)
+            .where(ListVersion.announced_at <= at, ListVersion.effective_at > at)
+            .order_by(ListVersion.effective_at)
+        )
+        if account.created_at < version.announced_at
+    ]
+
+
+def notified_of(account: Account) -> list[tuple[int, datetime]]:
+    """Which list versions the account was notified of, and when (oldest first)."""
+    return [
+        (n.list_version.number, n.notified_at)
+        for n in sorted(notices_for(account), key=lambda n: n.list_version.number)
+    ]
+
+
+def object_to(account: Account, version: ListVersion, *, reason: str, actor: str) -> Objection:
+    """An admin objects within the notice period (409 after it, or twice)."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 5000:
+        raise ValidationFailed(errors={"reason": ["Give the reason (at most 5,000 characters)."]})
+    if version.change == "removed":
+        raise Conflict("A removal cannot be objected to.")
+    if utcnow() >= version.effective_at:
+        raise Conflict("The notice period of this change has ended; objections are closed.")
+    if account.created_at >= version.announced_at:
+        raise Conflict("This change was announced before the account existed.")
+    existing = db.session.scalar(
+        for_account(Objection, account).where(Objection.list_version_id == version.id)
+    )
+    if existing is not None:
+        raise Conflict("The account has objected to this change already.")
+    objection = Objection(
+        public_id=uuid.uuid4(),
+        account_id=account.id,
+        list_version_id=version.id,
+        subprocessor_id=version.subprocessor_id,
+        reason=reason,
+        created_at=utcnow(),
+        created_by=actor,
+    )
+    db.session.add(objection)
+    db.session.flush()
+    audit.record(
+        account,
+        action="subprocessor.objected",
+        object_type="subprocessor_objection",
+        object_id=objection.public_id,
+        data={"list_version": version.number},
+        actor=actor,
+    )
+    _tell_dpo(account, objection)
+    return objection
+
+
+def _tell_dpo(account: Account, objection: Objection) -> None:
+    text = render_template("mail/subprocessor_objection.txt", account=account, objection=objection)
+    for operator in db.session.scalars(
+        select(Operator).where(Operator.role == "dpo", Operator.disabled_at.is_(None))
+    ):
+        mail.send_after_commit(
+            operator.email,
+            f"Objection to sub-processor change {objection.list_version.number}",
+            text,
+        )
+
+
+def resolve(objection: Objection, *, outcome: str, resolution: str, actor: str) -> Objection:
+    """The DPO records how an objection ended: an alternative for the account, termination,
+    or the customer withdrew it (then the change applies to the account after all)."""
+    if objection.state == "resolved":
+        raise Conflict("This objection was resolved already.")
+    resolution = (resolution or "").strip()
+    errors = {}
+    if outcome not in OUTCOMES:
+        errors["outcome"] = [f"One of {', '.join(OUTCOMES)}."]
+    if not resolution:
+        errors["resolution"] = ["Describe the outcome."]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    objection.state = "resolved"
+    objection.outcome = outcome
+    objection.resolution = resolution
+    objection.resolved_at = utcnow()
+    objection.resolved_by = actor
+    account = db.session.get(Account, objection.account_id)
+    audit.record(
+        account,
+        action="subprocessor.objection_resolved",
+        object_type="subprocessor_objection",
+        object_id=objection.public_id,
+        data={"outcome": outcome},
+        actor=actor,
+    )
+    return objection

@@ -171,6 +171,7 @@ def test_the_same_subject_request_id_twice_is_409_pointing_to_the_first(client, 
         ),
         ({"subject_identities": []}, "invalid_identity"),
         ({"status_callback_urls": ["ftp://example.org/x"]}, "invalid_status_callback_url"),
+        ({"status_callback_urls": ["http://[::1"]}, "invalid_status_callback_url"),
         ({"regulation": "ccpa"}, "unsupported_regulation"),
     ],
 )
