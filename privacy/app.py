@@ -79,6 +79,8 @@ def _register_blueprints(app: Flask, api) -> None:
     from privacy.dsr import results as dsr_results
     from privacy.dsr import routes as dsr_routes
     from privacy.inventory import routes as inventory_routes
+    from privacy.processors import customer_pages as processor_account_pages
+    from privacy.processors import document_routes as processor_documents
     from privacy.processors import pages as processor_pages
     from privacy.processors import routes as processor_routes
     from privacy.scrubber import routes as scrubber_routes
@@ -96,6 +98,7 @@ def _register_blueprints(app: Flask, api) -> None:
     app.register_blueprint(dsr_pages.bp)
     app.register_blueprint(dsr_form.bp)
     app.register_blueprint(processor_pages.bp)
+    app.register_blueprint(processor_account_pages.bp)
     api.register_blueprint(accounts_routes.bp)
     api.register_blueprint(inventory_routes.bp)
     api.register_blueprint(audit_routes.bp)
@@ -103,17 +106,20 @@ def _register_blueprints(app: Flask, api) -> None:
     api.register_blueprint(support_routes.bp)
     api.register_blueprint(dsr_routes.bp)
     api.register_blueprint(processor_routes.bp)
+    api.register_blueprint(processor_documents.bp)
 
 
 def _register_commands(app: Flask) -> None:
     from privacy.accounts import cli as accounts_cli
     from privacy.audit import cli as audit_cli
     from privacy.keys import cli as keys_cli
+    from privacy.processors import cli as processors_cli
     from privacy.support import cli as support_cli
 
     app.cli.add_command(accounts_cli.accounts)
     app.cli.add_command(audit_cli.audit)
     app.cli.add_command(keys_cli.keys)
+    app.cli.add_command(processors_cli.processors)
     app.cli.add_command(support_cli.operators)
 
 
