@@ -73,6 +73,7 @@ def _register_blueprints(app: Flask, api) -> None:
     from privacy.audit import routes as audit_routes
     from privacy.auth import google
     from privacy.auth import pages as auth_pages
+    from privacy.backups import models as backup_models  # noqa: F401 - tables
     from privacy.dsr import form as dsr_form
     from privacy.dsr import opendsr
     from privacy.dsr import pages as dsr_pages
@@ -112,12 +113,14 @@ def _register_blueprints(app: Flask, api) -> None:
 def _register_commands(app: Flask) -> None:
     from privacy.accounts import cli as accounts_cli
     from privacy.audit import cli as audit_cli
+    from privacy.backups import cli as backups_cli
     from privacy.keys import cli as keys_cli
     from privacy.processors import cli as processors_cli
     from privacy.support import cli as support_cli
 
     app.cli.add_command(accounts_cli.accounts)
     app.cli.add_command(audit_cli.audit)
+    app.cli.add_command(backups_cli.backups)
     app.cli.add_command(keys_cli.keys)
     app.cli.add_command(processors_cli.processors)
     app.cli.add_command(support_cli.operators)

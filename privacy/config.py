@@ -133,6 +133,17 @@ SETTINGS: list[tuple[str, str, str]] = [
     ),
     ("PRIVACY_RESULTS_DAYS", "`7`", "life of the download link of an access package or receipt"),
     (
+        "PRIVACY_BACKUP_URL",
+        "`file://instance/backups`",
+        "where backups go: `file:///path` or `s3://bucket/prefix`, apart from the data objects",
+    ),
+    (
+        "PRIVACY_BACKUP_KEYS",
+        "generated into `instance/backup-keys` (required in production)",
+        "backup key ring `id:base64key,...`; the last one wraps new backups' data keys",
+    ),
+    ("PRIVACY_BACKUP_HOUR", "`2`", "UTC hour of the daily backup"),
+    (
         "PRIVACY_BIND",
         "`127.0.0.1:$PORT` (`PORT` defaults to 8000)",
         "address gunicorn listens on, e.g. `0.0.0.0:8000`",
@@ -197,6 +208,25 @@ def _embedded_secrets(instance: Path) -> dict[str, str]:
     return json.loads(path.read_text())
 
 
+def _embedded_backup_keys(instance: Path) -> str:
+    """instance/backup-keys (mode 0600), created on first use: the embedded default's backup
+    key ring. Keep a copy elsewhere: without it no backup can be restored."""
+    path = instance / "backup-keys"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        tmp = instance / f"backup-keys.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"b{secrets.token_hex(3)}:{_new_key()}\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
 def load(root: Path) -> dict:
     """Build the Flask config mapping from the environment, filling embedded defaults."""
     env = os.environ.get("PRIVACY_ENV", "development").strip().lower()
@@ -255,6 +285,13 @@ def load(root: Path) -> dict:
                 "PRIVACY_ENV=production needs PRIVACY_OPENDSR_KEY_FILE and "
                 "PRIVACY_OPENDSR_CERT_FILE (the certificate OpenDSR controllers verify)"
             )
+        if not os.environ.get("PRIVACY_BACKUP_KEYS") or not os.environ.get("PRIVACY_BACKUP_URL"):
+            raise ConfigError(
+                "PRIVACY_ENV=production needs PRIVACY_BACKUP_KEYS and PRIVACY_BACKUP_URL "
+                "(a backup location apart from the data objects)"
+            )
+        if os.environ.get("PRIVACY_BACKUP_URL") == os.environ.get("PRIVACY_STORAGE_URL"):
+            raise ConfigError("PRIVACY_BACKUP_URL must differ from PRIVACY_STORAGE_URL")
         if not (os.environ.get("PRIVACY_BASE_URL") or "").startswith("https://"):
             raise ConfigError(
                 "PRIVACY_ENV=production needs PRIVACY_BASE_URL, the service's https:// address "
@@ -283,6 +320,7 @@ def load(root: Path) -> dict:
             "processed_folder": str(instance / "broker" / "processed"),
             "control_folder": str(instance / "broker" / "control"),
             "store_processed": False,
+            "polling_interval": 0.05,
         }
 
     return {
@@ -337,6 +375,10 @@ def load(root: Path) -> dict:
         "OPENDSR_CERT_FILE": os.environ.get("PRIVACY_OPENDSR_CERT_FILE") or None,
         "RESULTS_DAYS": _env_int("PRIVACY_RESULTS_DAYS", 7),
         "SUBPROCESSOR_NOTICE_DAYS": _env_int("PRIVACY_SUBPROCESSOR_NOTICE_DAYS", 30),
+        "BACKUP_URL": os.environ.get("PRIVACY_BACKUP_URL") or f"file://{instance / 'backups'}",
+        "BACKUP_KEYS": os.environ.get("PRIVACY_BACKUP_KEYS")
+        or (None if production else _embedded_backup_keys(instance)),
+        "BACKUP_HOUR": _env_int("PRIVACY_BACKUP_HOUR", 2),
         "OIDC_CLIENT_ID": os.environ.get("PRIVACY_OIDC_CLIENT_ID") or None,
         "OIDC_CLIENT_SECRET": os.environ.get("PRIVACY_OIDC_CLIENT_SECRET") or None,
         "SESSION_COOKIE_NAME": "privacy_session",

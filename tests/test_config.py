@@ -22,6 +22,8 @@ PRODUCTION = {
     "PRIVACY_BASE_URL": "https://privacy.example.com",
     "PRIVACY_OPENDSR_KEY_FILE": "/etc/privacy/opendsr.key",
     "PRIVACY_OPENDSR_CERT_FILE": "/etc/privacy/opendsr.crt",
+    "PRIVACY_BACKUP_URL": "s3://privacy-backups/prod",
+    "PRIVACY_BACKUP_KEYS": "b1:" + "C" * 43 + "=",
 }
 
 
@@ -81,6 +83,8 @@ def test_production_refuses_missing_secrets(env, tmp_path, monkeypatch, missing)
         ({"PRIVACY_BROKER_URL": ""}, "broker"),
         ({"PRIVACY_BASE_URL": ""}, "PRIVACY_BASE_URL"),
         ({"PRIVACY_OPENDSR_KEY_FILE": ""}, "OPENDSR"),
+        ({"PRIVACY_BACKUP_KEYS": ""}, "PRIVACY_BACKUP_KEYS"),
+        ({"PRIVACY_STORAGE_URL": "s3://privacy-backups/prod"}, "differ"),
         ({"PRIVACY_BASE_URL": "http://privacy.example.com"}, "PRIVACY_BASE_URL"),
     ],
 )

@@ -6,6 +6,6 @@ from workers import signals  # noqa: F401 - registers the fork-safety handlers
 
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
-celery_app.conf.beat_schedule = schedule.BEAT_SCHEDULE
+celery_app.conf.beat_schedule = schedule.beat_schedule(flask_app.config)
 # Task modules of every domain; listed here because privacy/ never imports workers/.
 celery_app.conf.imports = schedule.TASK_MODULES

@@ -9,6 +9,7 @@ TASK_MODULES = (
     "privacy.dsr.verification",
     "privacy.dsr.callbacks",
     "privacy.dsr.reminders",
+    "privacy.backups.tasks",
 )
 
 BEAT_SCHEDULE = {
@@ -29,3 +30,17 @@ BEAT_SCHEDULE = {
         "schedule": crontab(hour=7, minute=0),
     },
 }
+
+
+def beat_schedule(config) -> dict:
+    """BEAT_SCHEDULE plus the jobs whose time is configured: the daily backup (with its
+    retention) at PRIVACY_BACKUP_HOUR, and a recovery drill on the first of each month."""
+    hour = config.get("BACKUP_HOUR", 2)
+    return {
+        **BEAT_SCHEDULE,
+        "backups-daily": {"task": "backups.daily", "schedule": crontab(hour=hour, minute=0)},
+        "backups-drill-monthly": {
+            "task": "backups.drill",
+            "schedule": crontab(day_of_month=1, hour=(hour + 2) % 24, minute=30),
+        },
+    }

@@ -75,17 +75,19 @@ def entries(since: datetime | None = None):
         raise LedgerUnreadable(f"the erasure ledger cannot be read ({type(exc).__name__})") from exc
 
 
-def replay_erasures(since: datetime | None = None) -> int:
-    """Erase again, in the current database, every subject named by an entry since `since`.
+def replay_erasures(since: datetime | None = None, *, session=None) -> int:
+    """Erase again every subject named by an entry since `since`, in the app's database or
+    in the one `session` is bound to (a restore's target).
 
     Returns how many subjects were deleted. Run after every restore, before the restored
     database is used; raises LedgerUnreadable rather than report a partial replay.
     """
+    session = session or db.session
     deleted = 0
     accounts: dict[str, Account | None] = {}
     for entry in list(entries(since)):
         if entry.account not in accounts:
-            accounts[entry.account] = db.session.scalar(
+            accounts[entry.account] = session.scalar(
                 select(Account).where(Account.public_id == _uuid(entry.account))
             )
         account = accounts[entry.account]
@@ -94,10 +96,20 @@ def replay_erasures(since: datetime | None = None) -> int:
         named = for_account(Subject, account, Subject.id).where(
             Subject.email_hash_index == entry.index
         )
-        result = db.session.execute(delete(Subject).where(Subject.id.in_(named)))
+        result = session.execute(delete(Subject).where(Subject.id.in_(named)))
         deleted += result.rowcount or 0
-    db.session.commit()
+    session.commit()
     return deleted
+
+
+def purge(*, older_than: datetime) -> int:
+    """Delete entries written before `older_than` (no backup that old may exist)."""
+    store = storage.get()
+    end = key_for(older_than, "")
+    old = [key for key in store.list(PREFIX) if key < end]
+    for key in old:
+        store.delete(key)
+    return len(old)
 
 
 def _uuid(text: str):

@@ -1,0 +1,1 @@
+"""Encrypted daily backups to object storage, retention, restore with erasure replay, drills."""
