@@ -192,10 +192,12 @@ def _snapshot(url) -> Iterator[tuple[Iterator[bytes], dict[str, int], str | None
         return
     engine = create_engine(str(url))
     try:
-        with engine.connect() as connection:
+        with engine.connect() as plain:
             # One snapshot for pg_dump and the row counts: what the manifest says is what the
-            # dump holds.
-            connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # dump holds. The isolation level is set before the transaction begins.
+            connection = plain.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
             snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
             counts = _counts(connection)
             revision = _revision(connection)
@@ -217,7 +219,6 @@ def _snapshot(url) -> Iterator[tuple[Iterator[bytes], dict[str, int], str | None
                 if process.poll() is None:
                     process.kill()
                     process.wait()
-            connection.exec_driver_sql("COMMIT")
     finally:
         engine.dispose()
 
