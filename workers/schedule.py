@@ -10,6 +10,7 @@ TASK_MODULES = (
     "privacy.dsr.callbacks",
     "privacy.dsr.reminders",
     "privacy.backups.tasks",
+    "privacy.processors.webhooks",
 )
 
 BEAT_SCHEDULE = {

@@ -21,7 +21,7 @@ from privacy.extensions import db
 
 REGIONS = ("eu", "us")
 ROLES = ("member", "admin")  # ordered: a later role includes the earlier ones
-SCOPES = ("inventory", "tokens", "members", "grants", "audit", "requests", "scrub")
+SCOPES = ("inventory", "tokens", "members", "grants", "audit", "requests", "scrub", "subprocessors")
 
 # Members are found by e-mail across accounts (sign-in), so their blind index has one scope.
 MEMBER_INDEX_SCOPE = "members"

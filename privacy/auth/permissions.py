@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
     "scrub": ("member", "scrub", "read"),
     "scrub:reverse": ("admin", "scrub", None),
     "scrub:settings": ("admin", "scrub", "write"),
+    "subprocessors:read": ("member", "subprocessors", "read"),
+    "subprocessors:object": ("admin", "subprocessors", None),
 }
 
 PUBLIC = "public"

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask import render_template
+from sqlalchemy import func
 from sqlalchemy import select
 
 from privacy import mail
@@ -18,8 +19,10 @@ from privacy.audit import services as audit
 from privacy.database import for_account
 from privacy.database import utcnow
 from privacy.errors import Conflict
+from privacy.errors import NotFound
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
+from privacy.processors import webhooks
 from privacy.processors.models import ListVersion
 from privacy.processors.models import Notice
 from privacy.processors.models import Objection
@@ -28,11 +31,14 @@ from privacy.support.models import Operator
 
 
 def announce(version: ListVersion) -> int:
-    """Record the notice for every account and mail its admins (after the commit)."""
+    """Record the notice for every account and mail its admins (after the commit); where an
+    account has a webhook, the signed POST is queued too (after the commit)."""
     now = utcnow()
     accounts = list(db.session.scalars(select(Account).order_by(Account.id)))
     for account in accounts:
-        db.session.add(Notice(account_id=account.id, list_version_id=version.id, notified_at=now))
+        notice = Notice(account_id=account.id, list_version_id=version.id, notified_at=now)
+        db.session.add(notice)
+        webhooks.queue(account, notice)
         admins = db.session.scalars(for_account(Member, account).where(Member.role == "admin"))
         text = render_template(
             "mail/subprocessor_notice.txt",
@@ -107,6 +113,98 @@ def pending_for(account: Account, at: datetime | None = None) -> list[ListVersio
         )
         if account.created_at < version.announced_at
     ]
+
+
+def unread_count(account: Account) -> int:
+    return db.session.scalar(
+        for_account(Notice, account, func.count(Notice.id)).where(Notice.read_at.is_(None))
+    )
+
+
+def mark_read(account: Account, *, number: int | None = None) -> int:
+    """Mark the account's in-app notice of list version `number` (all when None) as read;
+    returns how many were unread."""
+    query = for_account(Notice, account).where(Notice.read_at.is_(None))
+    if number is not None:
+        query = query.join(ListVersion, ListVersion.id == Notice.list_version_id).where(
+            ListVersion.number == number
+        )
+    now = utcnow()
+    unread = list(db.session.scalars(query))
+    for notice in unread:
+        notice.read_at = now
+    db.session.flush()
+    return len(unread)
+
+
+def version_by_number(number: int) -> ListVersion:
+    """The list version with this number; NotFound otherwise."""
+    found = db.session.scalar(select(ListVersion).where(ListVersion.number == number))
+    if found is None:
+        raise NotFound("No such list version.")
+    return found
+
+
+def latest_number(at: datetime | None = None) -> int:
+    """The number of the newest list version announced by `at` (0 before the first)."""
+    query = select(func.max(ListVersion.number))
+    if at is not None:
+        query = query.where(ListVersion.announced_at <= at)
+    return db.session.scalar(query) or 0
+
+
+def objections_of(account: Account, at: datetime | None = None) -> list[Objection]:
+    """The account's objections (made by `at`, when given), newest first."""
+    query = for_account(Objection, account)
+    if at is not None:
+        query = query.where(Objection.created_at <= at)
+    return list(db.session.scalars(query.order_by(Objection.created_at.desc())))
+
+
+def may_object(account: Account, version: ListVersion, objected: set[int]) -> bool:
+    """Whether object_to would accept an objection now (`objected`: list version ids the
+    account objected to already)."""
+    return (
+        version.change != "removed"
+        and utcnow() < version.effective_at
+        and account.created_at < version.announced_at
+        and version.id not in objected
+    )
+
+
+def change_of(version: ListVersion, *, may_object: bool) -> dict:
+    """A pending change as the account sees it: the frozen notice and its dates."""
+    notice = version.notice
+    return {
+        "list_version": version.number,
+        "change": version.change,
+        "subprocessor": notice["subprocessor"],
+        "replaces": notice.get("replaces"),
+        "announced_at": version.announced_at,
+        "effective_at": version.effective_at,
+        "may_object": may_object,
+        "notice": notice,
+    }
+
+
+def account_view(account: Account, at: datetime | None = None) -> dict:
+    """What is effective for `account` at `at` (default now; sub-processors as notice_of
+    describes them), the changes pending then, and the account's objections made by then."""
+    from privacy.processors import services
+
+    now = utcnow()
+    at = at or now
+    objected = {o.list_version_id for o in objections_of(account)}
+    return {
+        "at": at,
+        "list_version": latest_number(at),
+        "effective": [services.notice_of(sp, at.date()) for sp in effective_for(account, at)],
+        "pending": [
+            change_of(v, may_object=may_object(account, v, objected))
+            for v in pending_for(account, at)
+        ],
+        "objections": objections_of(account, at if at < now else None),
+    }
 
 
 def notified_of(account: Account) -> list[tuple[int, datetime]]:
