@@ -131,6 +131,16 @@ SETTINGS: list[tuple[str, str, str]] = [
         "`30`",
         "notice period before a new sub-processor is effective for an account",
     ),
+    (
+        "PRIVACY_PROCESSOR_NAME",
+        "`Privacy service`",
+        "the platform's legal name as processor in the DPA annex and the Art. 30(2) record",
+    ),
+    (
+        "PRIVACY_PROCESSOR_CONTACT",
+        "`PRIVACY_MAIL_FROM`",
+        "the processor's contact (postal address, privacy or DPO e-mail) in those documents",
+    ),
     ("PRIVACY_RESULTS_DAYS", "`7`", "life of the download link of an access package or receipt"),
     (
         "PRIVACY_BACKUP_URL",
@@ -375,6 +385,8 @@ def load(root: Path) -> dict:
         "OPENDSR_CERT_FILE": os.environ.get("PRIVACY_OPENDSR_CERT_FILE") or None,
         "RESULTS_DAYS": _env_int("PRIVACY_RESULTS_DAYS", 7),
         "SUBPROCESSOR_NOTICE_DAYS": _env_int("PRIVACY_SUBPROCESSOR_NOTICE_DAYS", 30),
+        "PROCESSOR_NAME": os.environ.get("PRIVACY_PROCESSOR_NAME") or "Privacy service",
+        "PROCESSOR_CONTACT": os.environ.get("PRIVACY_PROCESSOR_CONTACT") or None,
         "BACKUP_URL": os.environ.get("PRIVACY_BACKUP_URL") or f"file://{instance / 'backups'}",
         "BACKUP_KEYS": os.environ.get("PRIVACY_BACKUP_KEYS")
         or (None if production else _embedded_backup_keys(instance)),

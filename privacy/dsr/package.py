@@ -17,6 +17,8 @@ from privacy.database import utcnow
 from privacy.dsr import services
 from privacy.dsr.models import DataSubjectRequest
 from privacy.inventory.models import Subject
+from privacy.processors import notices
+from privacy.processors import services as processors
 
 SCHEMA_NAME = "access-package.schema.json"
 FORMAT = "privacy-access-package/1"
@@ -39,10 +41,31 @@ def schema() -> dict:
     return json.loads(resources.files("privacy.dsr").joinpath(SCHEMA_NAME).read_text())
 
 
-def _art15(account: Account, subject: Subject | None) -> dict:
-    """What Art. 15(1) asks for. Recipients: the systems holding the data (the sub-processor
-    register takes over this list once it exists)."""
+def _recipients(account: Account, subject: Subject | None) -> list[dict]:
+    """Art. 15(1)(c) and 15(2): the controller's systems holding the subject's data, as its
+    inventory records them, then the platform's sub-processors effective for the account,
+    one entry per location with the transfer's safeguard from the register."""
     systems = list(subject.systems) if subject is not None else []
+    recipients = [
+        {"name": s.name, "kind": s.kind, "location": s.region.upper(), "safeguard": None}
+        for s in systems
+    ]
+    for sp in notices.effective_for(account):
+        for country in sp.locations:
+            transfer = processors.transfer(sp, country)
+            recipients.append(
+                {
+                    "name": sp.legal_name,
+                    "kind": f"sub-processor: {sp.purpose}",
+                    "location": f"{processors.country_name(country)} ({country})",
+                    "safeguard": transfer.detail,
+                }
+            )
+    return recipients
+
+
+def _art15(account: Account, subject: Subject | None) -> dict:
+    """What Art. 15(1) asks for; recipients from the inventory and the sub-processor register."""
     return {
         "controller": account.name,
         "purposes": [
@@ -50,10 +73,7 @@ def _art15(account: Account, subject: Subject | None) -> dict:
             "(the platform processes your data as a processor, Art. 28 GDPR)."
         ],
         "categories": ["identification data: name", "contact data: e-mail address"],
-        "recipients": [
-            {"name": s.name, "kind": s.kind, "location": s.region.upper(), "safeguard": None}
-            for s in systems
-        ],
+        "recipients": _recipients(account, subject),
         "retention": (
             "Kept while you are a user of the service or until the controller has it erased. "
             + BACKUP_POLICY

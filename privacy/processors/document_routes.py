@@ -3,7 +3,16 @@ record of processing, as PDF (and JSON for the record)."""
 
 from __future__ import annotations
 
+import json
+
+from flask import Response
+from flask import g
 from flask_smorest import Blueprint
+
+from privacy.audit import services as audit
+from privacy.auth.permissions import requires
+from privacy.extensions import db
+from privacy.processors import documents
 
 bp = Blueprint(
     "processor_documents",
@@ -11,3 +20,55 @@ bp = Blueprint(
     url_prefix="/api/v1",
     description="The account's DPA annex and Art. 30(2) record of processing.",
 )
+
+# Any member of the account; support staff with a read grant (pages only) likewise.
+PERMISSION = "subprocessors:read"
+
+
+def _download(name: str, data: bytes, mimetype: str) -> Response:
+    """Audit the download (ids only), then send the file."""
+    # End the read transaction before writing: on SQLite, a read transaction that another
+    # commit overtook cannot become a write one ("database is locked"); a new one waits.
+    db.session.commit()
+    audit.record(
+        g.account,
+        action="document.downloaded",
+        object_type="account",
+        object_id=g.account.public_id,
+        data={"document": name},
+    )
+    db.session.commit()
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/documents/subprocessor-annex.pdf")
+@requires(PERMISSION)
+@bp.response(200, description="The DPA annex as PDF.", content_type="application/pdf")
+def subprocessor_annex_pdf():
+    """The DPA annex: the sub-processors effective for the account now, with their
+    locations and transfer safeguards, and announced changes not yet in force. Audited."""
+    return _download(
+        "subprocessor-annex.pdf", documents.render_annex_pdf(g.account), "application/pdf"
+    )
+
+
+@bp.get("/documents/record-of-processing.pdf")
+@requires(PERMISSION)
+@bp.response(200, description="The Art. 30(2) record as PDF.", content_type="application/pdf")
+def record_of_processing_pdf():
+    """The Art. 30(2) record the platform keeps as the account's processor. Audited."""
+    return _download(
+        "record-of-processing.pdf", documents.render_record_pdf(g.account), "application/pdf"
+    )
+
+
+@bp.get("/documents/record-of-processing.json")
+@requires(PERMISSION)
+@bp.response(200, description="The Art. 30(2) record as JSON.", content_type="application/json")
+def record_of_processing_json():
+    """The same record as JSON (format privacy-record-of-processing/1). Audited."""
+    text = json.dumps(documents.record(g.account), ensure_ascii=False, indent=2)
+    return _download("record-of-processing.json", text.encode(), "application/json")

@@ -21,13 +21,21 @@ from privacy.dsr import services
 from privacy.dsr.models import DataSubjectRequest
 from privacy.extensions import db
 from privacy.inventory import services as inventory
+from privacy.processors import services as processors
+from privacy.processors.models import ListVersion
+from tests.processors.test_documents import DPF
+from tests.processors.test_documents import HOSTING
+from tests.processors.test_documents import SCC
+from tests.processors.test_documents import add_register
 
 EMAIL = "zoe.angstrom@example.org"
 
 
 @pytest.fixture
 def done(client, tenant):
-    """A completed access request about a subject held in two systems."""
+    """A completed access request about a subject held in two systems, for an account with
+    three sub-processors in force (Germany; the US under the DPF; India under SCCs)."""
+    add_register()
     crm = inventory.create_system(tenant.account, name="CRM", kind="crm", region="eu", actor="t")
     mail = inventory.create_system(
         tenant.account, name="Mailer", kind="email_provider", region="us", actor="t"
@@ -85,6 +93,24 @@ SNAPSHOT = {
         "recipients": [
             {"kind": "crm", "location": "EU", "name": "CRM", "safeguard": None},
             {"kind": "email_provider", "location": "US", "name": "Mailer", "safeguard": None},
+            {
+                "kind": "sub-processor: second-level support",
+                "location": "India (IN)",
+                "name": "Atendimento Pvt Ltd",
+                "safeguard": SCC,
+            },
+            {
+                "kind": "sub-processor: sending e-mail",
+                "location": "United States (US)",
+                "name": "Mailstream Inc.",
+                "safeguard": DPF,
+            },
+            {
+                "kind": "sub-processor: hosting and storage",
+                "location": "Germany (DE)",
+                "name": "Nordwolke Hosting AG",
+                "safeguard": "within the EU/EEA",
+            },
         ],
         "retention": "Kept while you are a user of the service or until the controller has it "
         "erased. " + package.BACKUP_POLICY,
@@ -155,6 +181,12 @@ def test_the_pdf_states_every_art_15_item(client, done):
         "Recipients",
         "CRM",
         "Mailer",
+        "Nordwolke Hosting AG",
+        "Germany (DE)",
+        "India (IN)",
+        "SCC module 3",
+        "2021/914",
+        "2023/1795",
         "Retention",
         "kept 30 days",
         "90 days",
@@ -166,6 +198,44 @@ def test_the_pdf_states_every_art_15_item(client, done):
         "supervisory authority",
     ]:
         assert needle in text, needle
+
+
+def test_recipients_are_the_sub_processors_in_force_for_the_account(tenant, done):
+    request, _link = done
+    late = processors.create(
+        data={**HOSTING, "legal_name": "Späte Wolke GmbH", "locations": ["FR", "IN"]},
+        actor="operator:dpo",
+    )
+    processors.add_dpa(late, version="1", signed_on="2026-01-10", actor="operator:dpo")
+    processors.add_safeguard(
+        late, country="IN", kind="bcr", signed_on="2026-01-10", actor="operator:dpo"
+    )
+    version = processors.activate(late, actor="operator:dpo")
+    db.session.commit()
+
+    recipients = package.build_access(tenant.account, request, None)["information"]["recipients"]
+    assert "Späte Wolke GmbH" not in {r["name"] for r in recipients}  # still in its notice period
+
+    db.session.execute(
+        update(ListVersion)
+        .where(ListVersion.id == version.id)
+        .values(effective_at=utcnow() - timedelta(seconds=1))
+    )
+    recipients = package.build_access(tenant.account, request, None)["information"]["recipients"]
+    assert [r for r in recipients if r["name"] == "Späte Wolke GmbH"] == [
+        {
+            "name": "Späte Wolke GmbH",
+            "kind": "sub-processor: hosting and storage",
+            "location": "France (FR)",
+            "safeguard": "within the EU/EEA",
+        },
+        {
+            "name": "Späte Wolke GmbH",
+            "kind": "sub-processor: hosting and storage",
+            "location": "India (IN)",
+            "safeguard": "Binding corporate rules",
+        },
+    ]
 
 
 def test_documents_are_encrypted_at_rest(done):
