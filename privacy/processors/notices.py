@@ -93,6 +93,10 @@ def effective_for(account: Account, at: datetime | None = None) -> list[SubProce
         in_force = version.effective_at <= at or account.created_at >= version.announced_at
         if not in_force:
             continue
+        if version.change == "changed":  # the same sub-processor, new terms: an objection
+            if _objection_blocks(objections.get(version.id)):  # to them takes it away
+                current.pop(version.subprocessor_id, None)
+            continue
         if version.replaces_id is not None:
             current.pop(version.replaces_id, None)
         if _objection_blocks(objections.get(version.id)):

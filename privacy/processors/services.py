@@ -55,6 +55,8 @@ FIELDS = (
     "dpf_certified",
 )
 REQUIRED = ("legal_name", "address", "contact", "purpose")
+# Changes to an active sub-processor that are announced with a notice period.
+NOTIFIABLE = ("locations", "purpose", "data_categories", "subject_categories", "legal_name")
 
 
 # -- countries ---------------------------------------------------------------------------
@@ -224,6 +226,20 @@ def update(sp: SubProcessor, *, changes: dict, actor: str) -> SubProcessor:
             data={"fields": changed},
             actor=actor,
         )
+    material = [field for field in changed if field in NOTIFIABLE]
+    if sp.status == "active" and material:
+        # A new place, purpose or kind of data is a change customers must hear of in advance
+        # and may object to, like a new sub-processor.
+        missing = blockers(sp)
+        if missing:
+            raise Conflict(
+                "This change would leave an active sub-processor without what it needs.",
+                errors={"missing": missing},
+            )
+        from privacy.processors import notices
+
+        version = _new_version("changed", sp, None, actor, extra={"fields": material})
+        notices.announce(version)
     return sp
 
 
@@ -538,11 +554,13 @@ def notice_of(sp: SubProcessor, today: date | None = None) -> dict:
     }
 
 
-def _new_version(change: str, sp: SubProcessor, replaces, actor: str) -> ListVersion:
+def _new_version(
+    change: str, sp: SubProcessor, replaces, actor: str, extra: dict | None = None
+) -> ListVersion:
     now = utcnow()
     days = 0 if change == "removed" else current_app.config.get("SUBPROCESSOR_NOTICE_DAYS", 30)
     number = (db.session.scalar(select(func.max(ListVersion.number))) or 0) + 1
-    notice = {"change": change, "subprocessor": notice_of(sp)}
+    notice = {"change": change, "subprocessor": notice_of(sp), **(extra or {})}
     if replaces is not None:
         notice["replaces"] = {"id": str(replaces.public_id), "legal_name": replaces.legal_name}
     version = ListVersion(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func
+from sqlalchemy import select
 from sqlalchemy import update
 
 from privacy.database import utcnow
@@ -119,3 +121,31 @@ def test_history_answers_what_was_effective_on_a_past_date(tenant, announced):
     assert [v.number for v in notices.pending_for(tenant.account)] == [2]
     after_both = second.effective_at + timedelta(seconds=1)
     assert names(notices.effective_for(tenant.account, after_both)) == ["Hébergement SAS"]
+
+
+def test_a_new_location_of_an_active_sub_processor_is_announced_and_can_be_objected_to(
+    tenant, other_tenant, announced
+):
+    sp, first = announced
+    backdate_account(other_tenant.account)
+    first.effective_at = utcnow() - timedelta(days=1)  # the sub-processor is in force
+    db.session.commit()
+    assert names(notices.effective_for(tenant.account)) == ["Hosting GmbH"]
+
+    services.update(sp, changes={"address": "Neue Straße 2, Berlin"}, actor="operator:dpo")
+    assert db.session.scalar(select(func.count()).select_from(ListVersion)) == 1  # not material
+    with pytest.raises(Conflict, match="without what it needs"):
+        services.update(sp, changes={"locations": ["DE", "IN"]}, actor="operator:dpo")
+    db.session.rollback()
+    services.update(sp, changes={"locations": ["DE", "CH"]}, actor="operator:dpo")
+    db.session.commit()
+
+    change = db.session.scalar(select(ListVersion).where(ListVersion.change == "changed"))
+    assert change.notice["fields"] == ["locations"]
+    assert [loc["country"] for loc in change.notice["subprocessor"]["locations"]] == ["DE", "CH"]
+    notices.object_to(tenant.account, change, reason="no transfers to CH", actor="member:x")
+    db.session.commit()
+    after = change.effective_at + timedelta(seconds=1)
+    assert names(notices.effective_for(tenant.account, after)) == []
+    assert names(notices.effective_for(other_tenant.account, after)) == ["Hosting GmbH"]
+    assert names(notices.effective_for(tenant.account)) == ["Hosting GmbH"]  # until then
