@@ -41,6 +41,9 @@ def issue_link(request: DataSubjectRequest) -> str:
     request.download_hash = token_hash(secret)
     # The key id travels with the ciphertext: keys may rotate between this and a read.
     request.download_ct = ring.current_id.encode() + b"\n" + ring.encrypt(secret, _aad(request))
+    # key_id names the key of the e-mail and message; a request without them takes the
+    # current one, so that key rotation finds the link too.
+    request.key_id = request.key_id or ring.current_id
     days = current_app.config.get("RESULTS_DAYS", 7)
     request.download_expires_at = utcnow() + timedelta(days=days)
     return url_for_secret(secret)

@@ -1,4 +1,6 @@
-"""Re-encrypt encrypted contact fields under the newest data key, in resumable batches."""
+"""Re-encrypt what the data keys protect under the newest key, in resumable batches: the
+contact fields of subjects, members and operators, requests' e-mails, messages and
+download links, and webhook secrets."""
 
 from __future__ import annotations
 
@@ -8,11 +10,48 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy import select
 
+from privacy.accounts.models import Account
 from privacy.accounts.models import Member
+from privacy.dsr.models import DataSubjectRequest
 from privacy.extensions import db
 from privacy.inventory.models import Subject
+from privacy.processors.models import Webhook
+from privacy.support.models import Operator
 
-ENCRYPTED_MODELS = (Member, Subject)
+ENCRYPTED_MODELS = (Member, Subject, Operator, DataSubjectRequest, Webhook)
+
+
+def _reencrypt(row) -> None:
+    if isinstance(row, DataSubjectRequest):
+        _reencrypt_request(row)
+    elif isinstance(row, Webhook):
+        from privacy.processors import webhooks
+
+        account = db.session.get(Account, row.account_id)
+        secret = webhooks.secret_of(account, row)
+        ring = current_app.extensions["keyring"]
+        row.secret_ct = ring.encrypt(secret, webhooks._aad(account))
+        row.key_id = ring.current_id
+    else:
+        row.reencrypt()
+
+
+def _reencrypt_request(row: DataSubjectRequest) -> None:
+    from privacy.dsr import services as dsr
+
+    ring = current_app.extensions["keyring"]
+    email, message = dsr.email_of(row), dsr.message_of(row)
+    if email is not None:
+        row.email_ct = ring.encrypt(email, dsr._aad(row, "email"))
+    if message is not None:
+        row.message_ct = ring.encrypt(message, dsr._aad(row, "message"))
+    if row.download_ct is not None:
+        from privacy.dsr import results
+
+        old_id, _, sealed = bytes(row.download_ct).partition(b"\n")
+        secret = ring.decrypt(sealed, old_id.decode(), results._aad(row))
+        row.download_ct = ring.current_id.encode() + b"\n" + ring.encrypt(secret, results._aad(row))
+    row.key_id = ring.current_id
 
 
 def pending(model) -> int:
@@ -42,7 +81,7 @@ def rotate(*, batch_size: int = 500, progress: Callable[[str, int], None] | None
             if not rows:
                 break
             for row in rows:
-                row.reencrypt()
+                _reencrypt(row)
             db.session.commit()
             total += len(rows)
             if progress:

@@ -99,3 +99,54 @@ def test_rotate_command_reports_and_status(app, tenant):
     assert "0 row(s) re-encrypted" in rotated.output
     new = runner.invoke(args=["keys", "new"])
     assert new.output.strip().count(":") == 1
+
+
+def test_rotation_also_moves_requests_operators_and_webhook_secrets(
+    app, client, tenant, tmp_path, monkeypatch
+):
+    from privacy.crypto import KeyRing
+    from privacy.crypto import new_key_entry
+    from privacy.dsr import results
+    from privacy.dsr import services as dsr
+    from privacy.dsr.models import DataSubjectRequest
+    from privacy.keys import services as keys
+    from privacy.processors import webhooks
+    from privacy.processors.models import Webhook
+    from privacy.support import services as support
+    from privacy.support.models import Operator
+
+    monkeypatch.setitem(app.config, "STORAGE_URL", f"file://{tmp_path / 'storage'}")
+    monkeypatch.delitem(app.extensions, "storage", raising=False)
+    support.create_operator(email="ops@platform.example", name="Ops", role="support", actor="t")
+    request = dsr.submit(
+        tenant.account,
+        kind="access",
+        source="form",
+        email="ana@example.org",
+        message="hola",
+        actor="t",
+    )
+    hashed = dsr.submit(
+        tenant.account, kind="access", source="opendsr", email_sha256="a" * 64, actor="t"
+    )
+    results.issue_link(request)
+    link = results.issue_link(hashed)
+    secret = webhooks.configure(tenant.account, url="https://hooks.example.org/x", actor="t")[1]
+    db.session.commit()
+    old_ring = app.extensions["keyring"]
+    entry = new_key_entry("k2")
+    app.extensions["keyring"] = KeyRing.parse(f"{app.config['DATA_KEYS']},{entry}")
+    try:
+        assert keys.pending(DataSubjectRequest) == 2 and keys.pending(Operator) == 1
+        keys.rotate()
+        # Only the new key is left: everything must still open.
+        app.extensions["keyring"] = KeyRing.parse(entry)
+        db.session.expire_all()
+        request = db.session.get(DataSubjectRequest, request.id)
+        assert dsr.email_of(request) == "ana@example.org" and dsr.message_of(request) == "hola"
+        assert results.url_of(db.session.get(DataSubjectRequest, hashed.id)) == link
+        webhook = db.session.scalar(select(Webhook))
+        assert webhooks.secret_of(tenant.account, webhook) == secret
+        assert db.session.scalar(select(Operator)).email == "ops@platform.example"
+    finally:
+        app.extensions["keyring"] = old_ring
