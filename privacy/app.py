@@ -74,6 +74,7 @@ def _register_blueprints(app: Flask, api) -> None:
     from privacy.auth import google
     from privacy.auth import pages as auth_pages
     from privacy.backups import models as backup_models  # noqa: F401 - tables
+    from privacy.backups import pages as backup_pages
     from privacy.dsr import form as dsr_form
     from privacy.dsr import opendsr
     from privacy.dsr import pages as dsr_pages
@@ -94,6 +95,7 @@ def _register_blueprints(app: Flask, api) -> None:
     app.register_blueprint(account_pages.bp)
     app.register_blueprint(support_pages.bp)
     app.register_blueprint(audit_pages.bp)
+    app.register_blueprint(backup_pages.bp)
     app.register_blueprint(opendsr.bp)
     app.register_blueprint(dsr_results.bp)
     app.register_blueprint(dsr_pages.bp)

@@ -35,6 +35,7 @@ from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from privacy import storage
@@ -146,7 +147,12 @@ def _manifest_key(backup_id: str) -> str:
 
 
 def _kind(url) -> str:
-    name = make_url(str(url)).get_backend_name()
+    try:
+        name = make_url(str(url)).get_backend_name()
+    except ArgumentError:
+        raise BackupError(
+            "The target is not a database URL (postgresql://... or sqlite:///...)."
+        ) from None
     if name not in ("sqlite", "postgresql"):
         raise BackupError(f"Backups support SQLite and PostgreSQL, not {name}.")
     return name
@@ -312,6 +318,12 @@ def run_backup(*, trigger: str = "schedule", progress: Progress | None = None) -
 
 
 def _reason(exc: Exception) -> str:
+    from privacy.dsr.ledger import LedgerUnreadable
+
+    if isinstance(exc, LedgerUnreadable):
+        return f"The restore stopped: {exc}; without it, erased people could come back."
+    if isinstance(exc, storage.StorageError) and not isinstance(exc, storage.ObjectNotFound):
+        return f"The backup location is unreachable or refused the request ({exc})."
     if isinstance(exc, BackupError | storage.StorageError | stream.BackupCorrupt):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno == 28:
@@ -445,21 +457,53 @@ def restore(
     progress: Progress | None = None,
     actor: str = "cli",
 ) -> dict:
-    """Restore a backup into `target` and replay the erasure ledger before reporting success."""
-    store = location()
-    manifest = find(backup_id, store)
-    _restore_data(store, manifest, target, force=force, progress=progress)
-    replayed = _replay(target, manifest.created_at)
+    """Restore a backup into `target` and replay the erasure ledger before reporting success.
+
+    Every attempt is audited: `backup.restored`, or `backup.restore_failed` with the reason
+    (then the error is raised again, as BackupError or BackupCorrupt).
+    """
+    from privacy.dsr.ledger import LedgerUnreadable
+
+    try:
+        try:
+            store = location()
+            manifest = find(backup_id, store)
+            _restore_data(store, manifest, target, force=force, progress=progress)
+            replayed = _replay(target, manifest.created_at)
+        except (storage.StorageError, LedgerUnreadable) as exc:
+            raise BackupError(_reason(exc)) from exc
+    except Exception as exc:
+        db.session.rollback()
+        audit.record(
+            None,
+            action="backup.restore_failed",
+            object_type="backup",
+            object_id=backup_id[:64],
+            data={"target": _where(target), "reason": _reason(exc)[:200]},
+            actor=actor,
+        )
+        db.session.commit()
+        raise
     audit.record(
         None,
         action="backup.restored",
         object_type="backup",
         object_id=manifest.id,
-        data={"database": manifest.database, "replayed": replayed},
+        data={"database": manifest.database, "target": _where(target), "replayed": replayed},
         actor=actor,
     )
     db.session.commit()
     return {"backup": manifest.id, "replayed_erasures": replayed, "row_counts": manifest.row_counts}
+
+
+def _where(url) -> str:
+    """A database URL for the audit log: kind, host and name; never the user or password."""
+    try:
+        parsed = make_url(str(url))
+    except Exception:  # noqa: BLE001 - an unparsable target is recorded as such
+        return "unparsable URL"
+    host = f"{parsed.host}:{parsed.port or ''}".rstrip(":") if parsed.host else ""
+    return f"{parsed.get_backend_name()}://{host}/{parsed.database or ''}"
 
 
 def _restore_data(store, manifest: Manifest, target: str, *, force: bool, progress) -> None:
@@ -472,10 +516,16 @@ def _restore_data(store, manifest: Manifest, target: str, *, force: bool, progre
         )
     if not force and not _empty(target):
         raise BackupError("The target database is not empty; use --force to replace it.")
+    _current, keys = key_ring()
+    if manifest.key_id not in keys:
+        raise BackupError(
+            f"Backup {manifest.id} was made with backup key {manifest.key_id!r}, which is not "
+            "in PRIVACY_BACKUP_KEYS: add it from the copy of the keys kept apart from the "
+            "instance folder."
+        )
     # The ledger must be readable before anything is restored: a restore that cannot replay
     # the erasures must not leave erased people in a database that looks restored.
     list(ledger.entries(manifest.created_at))
-    _current, keys = key_ring()
     folder = Path(tempfile.mkdtemp(prefix="privacy-restore-"))
     try:
         path = _fetch(store, manifest, folder, progress)
@@ -649,3 +699,19 @@ def latest_drills(limit: int = 12) -> list[DrillReport]:
     return list(
         db.session.scalars(select(DrillReport).order_by(DrillReport.started_at.desc()).limit(limit))
     )
+
+
+def latest_restores(limit: int = 20) -> list:
+    """Restores (done or refused) as the platform's audit chain records them, newest first."""
+    from privacy.audit.models import AuditEvent
+
+    query = (
+        select(AuditEvent)
+        .where(
+            AuditEvent.account_ref.is_(None),
+            AuditEvent.action.in_(("backup.restored", "backup.restore_failed")),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))

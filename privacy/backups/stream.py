@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MAGIC = b"PRVBAK1\n"
 FRAME = 1024 * 1024
 READ = 256 * 1024
+PLAIN = 4 * 1024 * 1024  # largest piece decrypt() yields
 NONCE_PREFIX = 7
 
 
@@ -128,9 +129,14 @@ def decrypt(stream, keys: dict[str, bytes]) -> Iterator[bytes]:
         if data is None:
             raise BackupCorrupt("The backup was altered (a frame fails authentication).")
         counter += 1
-        out = decompressor.decompress(data)
-        if out:
-            yield out
+        # Bounded pieces: a frame of very compressible data would inflate to hundreds of MB.
+        while True:
+            out = decompressor.decompress(data, PLAIN)
+            if out:
+                yield out
+            data = decompressor.unconsumed_tail
+            if not data and len(out) < PLAIN:
+                break
         if last:
             rest = decompressor.flush()
             if rest:
@@ -141,11 +147,16 @@ def decrypt(stream, keys: dict[str, bytes]) -> Iterator[bytes]:
 
 
 class IterReader(io.RawIOBase):
-    """A readable file object over an iterator of bytes, counting and hashing what it gives."""
+    """A readable file object over an iterator of bytes, counting and hashing what it gives.
+
+    `read(n)` returns n bytes unless the stream ends first: boto3 takes a short read of a
+    non-seekable stream for its end, and would then read the rest whole (into memory) or
+    upload parts below S3's 5 MB minimum.
+    """
 
     def __init__(self, chunks: Iterable[bytes], on_read: Callable[[bytes], None] | None = None):
         self._chunks = iter(chunks)
-        self._buffer = b""
+        self._buffer = memoryview(b"")
         self._on_read = on_read
 
     def readable(self) -> bool:
@@ -154,15 +165,30 @@ class IterReader(io.RawIOBase):
     def readinto(self, target) -> int:
         while not self._buffer:
             try:
-                self._buffer = next(self._chunks)
+                self._buffer = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
         size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
         piece, self._buffer = self._buffer[:size], self._buffer[size:]
+        target[:size] = piece
         if self._on_read:
             self._on_read(piece)
         return size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        out = bytearray(size)
+        view = memoryview(out)
+        done = 0
+        while done < size:
+            got = self.readinto(view[done:])
+            if not got:
+                break
+            done += got
+        view.release()
+        del out[done:]
+        return bytes(out)
 
 
 def file_chunks(stream, size: int = READ) -> Iterator[bytes]:
