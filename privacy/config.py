@@ -315,7 +315,11 @@ def load(root: Path) -> dict:
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_acks_late": True,
-        "worker_prefetch_multiplier": 1,
+        # Each pool process has its next tasks at hand: an erasure takes milliseconds, and
+        # fetching one message at a time left processes idle between tasks (on the embedded
+        # broker up to its polling interval). A killed worker's reserved messages come back
+        # on Redis after the visibility timeout; open requests are re-queued by dsr.resume.
+        "worker_prefetch_multiplier": 8,
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
         "beat_schedule_filename": str(instance / "celerybeat-schedule"),
@@ -330,6 +334,7 @@ def load(root: Path) -> dict:
             "processed_folder": str(instance / "broker" / "processed"),
             "control_folder": str(instance / "broker" / "control"),
             "store_processed": False,
+            # How long the worker sleeps when it finds nothing to do (kombu's default is 1 s).
             "polling_interval": 0.05,
         }
 

@@ -1,17 +1,32 @@
 """Erasure (Art. 17) in steps that can each be repeated, so a worker killed at any point
-leaves a request that completes when the task runs again:
+leaves a request that completes when the task runs again. privacy.dsr.tasks runs them in two
+short transactions, with object storage between them:
 
-1. find the subject and remember who it is (subject_ref, the hash index) - committed;
-2. fix ledger_at, then write the erasure-ledger entry (object storage, a key made of
-   ledger_at and the request id, so a re-run writes the same object);
-3. record an erasure instruction per system holding a copy (Art. 19) - unique per system;
-4. delete the subject from the inventory (holdings go with it) and audit it;
-5. write the receipt and complete the request.
+`prepare` (first transaction, committed with the move to in_progress, after which the
+requester can no longer cancel):
+1. find the subject and remember who it is (subject_ref, the hash index);
+2. fix ledger_at, the time in the ledger entry's key, so that a re-run writes the same object;
+3. plan one erasure instruction per system holding a copy (Art. 19), for the receipt.
 
-Nothing is reported done before step 5, and step 5 only runs after 1-4 held.
+Between the transactions: the erasure-ledger entry (object storage, outside the database
+that backups copy), then the receipt's JSON, which names the planned instructions.
+
+`finish` (second transaction, holding the request's lock):
+4. record the instructions and delete the subject from the inventory (holdings go with it);
+5. audit the erasure, complete the request (the receipt's link, the status, the notice).
+
+Steps 4 and 5 commit together, so nothing is reported done before the deletion and nothing
+is deleted without its audit row; the ledger entry exists before that transaction begins.
+Audit rows come last in each transaction: the first one locks the account's audit chain
+until the commit.
 """
 
 from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
 
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
@@ -24,38 +39,105 @@ from privacy.dsr.models import DataSubjectRequest
 from privacy.dsr.models import ErasureInstruction
 from privacy.extensions import db
 from privacy.inventory import services as inventory
+from privacy.inventory.models import Holding
 from privacy.inventory.models import Subject
+from privacy.inventory.models import System
 
 
-def run(account: Account, request: DataSubjectRequest) -> None:
-    """Carry out (or resume) the erasure of an in-progress request."""
+@dataclass
+class Prepared:
+    """What `prepare` decided, to act on after its transaction is committed."""
+
+    subject: Subject | None  # as found, with the systems holding a copy
+    entry: ledger.Entry | None  # to write before anything is deleted
+    instructions: list[ErasureInstruction]  # planned, not yet in the session
+    prefix: str  # where the receipt goes
+    receipt: bytes  # the receipt's JSON, naming the planned instructions
+
+
+def prepare(account: Account, request: DataSubjectRequest) -> Prepared:
+    """Steps 1-3 for a verified (or interrupted in-progress) request, in the caller's
+    transaction; the caller moves it to in_progress and commits.
+
+    The ledger entry is returned also when nothing is held now (an older backup may still
+    hold the person, and a restore of it must not bring them back); it is None when no
+    e-mail hash is known to name them.
+    """
     subject = _identify(account, request)
+    request.results_prefix = package.prefix_for(account, request)
+    planned = _plan(request, subject) if subject is not None else []
+    entry = None
     index = _index(account, request, subject)
-    # Also when nothing is held now: an older backup may still hold the person, and a
-    # restore of it must not bring them back.
     if index is not None:
         if request.ledger_at is None:
             request.ledger_at = utcnow()
-            db.session.commit()  # the key's time is fixed before the entry exists
-        ledger.append(
-            account=account,
+        entry = ledger.Entry(
+            account=str(account.public_id),
             index=index,
             erased_at=request.ledger_at,
-            request_public_id=request.public_id,
+            request=str(request.public_id),
         )
+    receipt = package.receipt_bytes(account, request, [*request.instructions, *planned])
+    return Prepared(
+        subject=subject,
+        entry=entry,
+        instructions=planned,
+        prefix=request.results_prefix,
+        receipt=receipt,
+    )
+
+
+def finish(account: Account, request: DataSubjectRequest, prepared: Prepared) -> None:
+    """Steps 4-5 for an in-progress request, in a transaction that holds its lock, after the
+    ledger entry and the receipt were written; the caller commits.
+
+    `request`, `account` and `prepared.subject` are the objects `prepare` had, still loaded:
+    what others may have changed since (the subject's holdings, the subject itself) is
+    checked here with one query rather than loaded again.
+    """
+    from privacy.dsr import notices
+    from privacy.dsr import results
+
+    subject = prepared.subject
     if subject is not None:
-        _instruct(request, subject)
+        held = _held_by(subject)
+        if held is None:  # deleted meanwhile by other means: nothing left to delete
+            subject = None
+        elif held != {system.public_id for system in subject.systems}:
+            db.session.refresh(subject)  # its holdings changed: plan against the current ones
+    if subject is not None:
+        existing = {i.target_ref for i in request.instructions}
+        request.instructions.extend(
+            i for i in prepared.instructions if i.target_ref not in existing
+        )
+        late = _plan(request, subject)
+        if late:  # a system got a copy after step 3: instruct it too, and say so
+            request.instructions.extend(late)
+            db.session.flush()
+            package.write_receipt(account, request)
+        erased = {"request": str(request.public_id), "systems": len(subject.systems)}
+        db.session.delete(subject)
+    db.session.flush()
+    # The audit rows last: the first one locks the account's audit chain until the commit.
+    if subject is not None:
         audit.record(
             account,
             action="subject.erased",
             object_type="subject",
             object_id=subject.public_id,
-            data={"request": str(request.public_id), "systems": len(subject.systems)},
+            data=erased,
             actor="system",
         )
-        db.session.delete(subject)
-        db.session.commit()
-    _finish(account, request)
+    request.results_count = package.RECEIPT_COUNT
+    url = results.issue_link(request)
+    services.transition(
+        account,
+        request,
+        "completed",
+        actor="system",
+        note="no data held" if request.no_data_held else None,
+    )
+    notices.completed(account, request, url)
 
 
 def _identify(account: Account, request: DataSubjectRequest) -> Subject | None:
@@ -73,8 +155,24 @@ def _identify(account: Account, request: DataSubjectRequest) -> Subject | None:
         request.subject_ref = subject.public_id
         if request.identity_index is None:  # found by customer id: remember the e-mail hash
             request.identity_index = _subject_index(account, subject)
-    db.session.commit()
     return subject
+
+
+def _held_by(subject: Subject) -> set | None:
+    """The public ids of the systems holding the subject now; None if it is gone."""
+    subjects, holdings, systems = Subject.__table__, Holding.__table__, System.__table__
+    rows = db.session.execute(
+        select(subjects.c.id, systems.c.public_id)
+        .select_from(
+            subjects.outerjoin(holdings, holdings.c.subject_id == subjects.c.id).outerjoin(
+                systems, systems.c.id == holdings.c.system_id
+            )
+        )
+        .where(subjects.c.id == subject.id)
+    ).all()
+    if not rows:
+        return None
+    return {row.public_id for row in rows if row.public_id is not None}
 
 
 def _subject_index(account: Account, subject: Subject) -> str:
@@ -89,40 +187,28 @@ def _index(account: Account, request: DataSubjectRequest, subject: Subject | Non
     return request.identity_index
 
 
-def _instruct(request: DataSubjectRequest, subject: Subject) -> None:
-    """Step 3: one tracked instruction per system holding a copy (kept on re-runs)."""
+def _plan(request: DataSubjectRequest, subject: Subject) -> list[ErasureInstruction]:
+    """Step 3: an instruction for each system holding a copy that has none yet (re-runs
+    keep theirs). Not added to the session: the caller decides when they are recorded.
+
+    The public id follows from the request and the system, so a second delivery of the
+    task, running at the same time, plans the same ids, and the receipt either run writes
+    names the instructions that are recorded.
+    """
     existing = {i.target_ref for i in request.instructions}
-    for system in subject.systems:
-        ref = f"system:{system.public_id}"
-        if ref in existing:
-            continue
-        request.instructions.append(
-            ErasureInstruction(
-                target_ref=ref,
-                target_name=system.name,
-                target_kind=system.kind,
-                region=system.region,
-                created_at=utcnow(),
-            )
+    return [
+        ErasureInstruction(
+            public_id=uuid.uuid5(request.public_id, f"system:{system.public_id}"),
+            target_ref=f"system:{system.public_id}",
+            target_name=system.name,
+            target_kind=system.kind,
+            region=system.region,
+            state="pending",
+            created_at=utcnow(),
         )
-    db.session.flush()
-
-
-def _finish(account: Account, request: DataSubjectRequest) -> None:
-    from privacy.dsr import notices
-    from privacy.dsr import results
-
-    request.results_count = package.write_receipt(account, request)
-    url = results.issue_link(request)
-    services.transition(
-        account,
-        request,
-        "completed",
-        actor="system",
-        note="no data held" if request.no_data_held else None,
-    )
-    notices.completed(account, request, url)
-    db.session.commit()
+        for system in subject.systems
+        if f"system:{system.public_id}" not in existing
+    ]
 
 
 def confirm_instruction(

@@ -46,15 +46,32 @@ def key_for(erased_at: datetime, request_public_id) -> str:
 
 def append(*, account: Account, index: str, erased_at: datetime, request_public_id) -> str:
     """Write the entry (idempotent: the same request and time give the same key)."""
-    key = key_for(erased_at, request_public_id)
+    return write(
+        Entry(
+            account=str(account.public_id),
+            index=index,
+            erased_at=erased_at,
+            request=str(request_public_id),
+        )
+    )
+
+
+def write(entry: Entry) -> str:
+    """Write an entry built beforehand; needs no database (runs between transactions)."""
+    key = key_for(entry.erased_at, entry.request)
     body = {
-        "account": str(account.public_id),
-        "index": index,
-        "erased_at": erased_at.astimezone(UTC).isoformat(),
-        "request": str(request_public_id),
+        "account": entry.account,
+        "index": entry.index,
+        "erased_at": entry.erased_at.astimezone(UTC).isoformat(),
+        "request": entry.request,
     }
     storage.get().put(key, json.dumps(body).encode(), content_type="application/json")
     return key
+
+
+def remove(entry: Entry) -> None:
+    """Withdraw the entry of an erasure that was refused before anything was deleted."""
+    storage.get().delete(key_for(entry.erased_at, entry.request))
 
 
 def entries(since: datetime | None = None):

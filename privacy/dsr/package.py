@@ -132,7 +132,12 @@ def build_access(account: Account, request: DataSubjectRequest, subject: Subject
     return document
 
 
-def build_receipt(account: Account, request: DataSubjectRequest) -> dict:
+def build_receipt(
+    account: Account, request: DataSubjectRequest, instructions: list | None = None
+) -> dict:
+    """The receipt; `instructions` (default: the request's) may hold planned ones."""
+    if instructions is None:
+        instructions = request.instructions
     erased_at = request.ledger_at or request.completed_at or utcnow()
     return {
         "format": "privacy-erasure-receipt/1",
@@ -158,7 +163,7 @@ def build_receipt(account: Account, request: DataSubjectRequest) -> dict:
                 if i.confirmed_at
                 else None,
             }
-            for i in request.instructions
+            for i in instructions
         ],
         "backups": (
             "The data remains only in encrypted backups, beyond use, and is purged with them by "
@@ -170,15 +175,37 @@ def build_receipt(account: Account, request: DataSubjectRequest) -> dict:
     }
 
 
-def store(account: Account, request: DataSubjectRequest, name: str, data: bytes, content_type: str):
-    """Encrypt with the data keys and put under the account's prefix; returns the key."""
+ACCESS_FILES = ("access.json", "access.pdf")
+RECEIPT_COUNT = 2  # receipt.json, and receipt.pdf rendered from it on the first download
+
+
+def prefix_for(account: Account, request: DataSubjectRequest) -> str:
+    """Where a request's documents live: under the account's prefix."""
+    return f"accounts/{account.public_id}/requests/{request.public_id}/"
+
+
+def put(prefix: str, name: str, data: bytes) -> str:
+    """Encrypt with the data keys (the key bound to the object's name) and put; returns the
+    key. Touches no database row, so it can run outside a transaction."""
     ring = current_app.extensions["keyring"]
-    prefix = f"accounts/{account.public_id}/requests/{request.public_id}/"
     aad = f"{prefix}{name}".encode()
     blob = ring.current_id.encode() + b"\n" + ring.encrypt_bytes(data, aad)
     storage.get().put(prefix + name + ".enc", blob, content_type="application/octet-stream")
-    request.results_prefix = prefix
     return prefix + name
+
+
+def remove(prefix: str, *names: str) -> None:
+    """Delete documents put() under `prefix` (those of a request refused while being made)."""
+    for name in names:
+        storage.get().delete(prefix + name + ".enc")
+
+
+def store(account: Account, request: DataSubjectRequest, name: str, data: bytes, content_type: str):
+    """Encrypt with the data keys and put under the account's prefix; returns the key."""
+    prefix = prefix_for(account, request)
+    key = put(prefix, name, data)
+    request.results_prefix = prefix
+    return key
 
 
 def load(request: DataSubjectRequest, name: str) -> bytes:
@@ -190,21 +217,30 @@ def load(request: DataSubjectRequest, name: str) -> bytes:
 
 
 def write_access(account: Account, request: DataSubjectRequest, subject: Subject | None) -> int:
+    """Build, render and store the package under prefix_for(); returns the number of files.
+    Only reads the database: the caller records the prefix and the count."""
     document = build_access(account, request, subject)
+    prefix = prefix_for(account, request)
     text = json.dumps(document, ensure_ascii=False, indent=2).encode()
-    store(account, request, "access.json", text, "application/json")
+    put(prefix, "access.json", text)
     rendered = pdf.render_pdf("dsr/access.html", doc=document)
-    store(account, request, "access.pdf", rendered, "application/pdf")
-    return 2
+    put(prefix, "access.pdf", rendered)
+    return len(ACCESS_FILES)
+
+
+def receipt_bytes(
+    account: Account, request: DataSubjectRequest, instructions: list | None = None
+) -> bytes:
+    """The receipt's JSON. Its PDF is rendered from it on the first download (an erasure
+    must not wait for a PDF few will open: that would cap erasures at a few a second)."""
+    document = build_receipt(account, request, instructions)
+    return json.dumps(document, ensure_ascii=False, indent=2).encode()
 
 
 def write_receipt(account: Account, request: DataSubjectRequest) -> int:
-    """Store the receipt's JSON; its PDF is rendered from it on the first download (an
-    erasure must not wait for a PDF few will open: that would cap erasures at a few a second)."""
-    document = build_receipt(account, request)
-    text = json.dumps(document, ensure_ascii=False, indent=2).encode()
-    store(account, request, "receipt.json", text, "application/json")
-    return 2
+    """Store the receipt's JSON; returns the number of documents it offers."""
+    store(account, request, "receipt.json", receipt_bytes(account, request), "application/json")
+    return RECEIPT_COUNT
 
 
 def load_or_render(account: Account, request: DataSubjectRequest, name: str) -> bytes:
