@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import g
 from flask import has_app_context
 from flask import has_request_context
+from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -51,38 +53,65 @@ def _digest(fields: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _fields(event: AuditEvent) -> dict:
+def _fields(event) -> dict:
+    """The hashed fields of a row: an AuditEvent, or the dict `record_many` inserts."""
+    get = event.get if isinstance(event, dict) else lambda name: getattr(event, name)
     return {
-        "chain": event.chain,
-        "seq": event.seq,
-        "prev": event.prev_hash,
-        "account": event.account_ref,
-        "actor": event.actor,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "request_id": event.request_id,
-        "at": event.created_at.isoformat(timespec="microseconds"),
-        "data": event.data,
+        "chain": get("chain"),
+        "seq": get("seq"),
+        "prev": get("prev_hash"),
+        "account": get("account_ref"),
+        "actor": get("actor"),
+        "action": get("action"),
+        "object_type": get("object_type"),
+        "object_id": get("object_id"),
+        "request_id": get("request_id"),
+        "at": get("created_at").isoformat(timespec="microseconds"),
+        "data": get("data"),
     }
 
 
-def _advance_head(chain: str) -> tuple[int, str]:
-    """Bump the chain head's sequence and return (new seq, previous hash).
+@dataclass(frozen=True)
+class Entry:
+    """One event for `record_many`."""
+
+    action: str
+    object_type: str | None = None
+    object_id: object = None
+    data: dict | None = None
+    actor: str | None = None
+
+
+# Core statements, built once: no ORM bookkeeping for the rows written most often.
+_chains = AuditChain.__table__
+_events = AuditEvent.__table__
+_BUMP = (
+    update(_chains)
+    .where(_chains.c.chain == bindparam("chain_name"))
+    .values(seq=_chains.c.seq + bindparam("count"))
+    .returning(_chains.c.seq, _chains.c.hash)
+)
+_SET_HASH = (
+    update(_chains).where(_chains.c.chain == bindparam("chain_name")).values(hash=bindparam("head"))
+)
+_INSERT = insert(_events)
+
+
+def _advance_head(chain: str, count: int) -> tuple[int, str]:
+    """Move the chain head's sequence on by `count`; return (its new seq, the previous hash).
 
     The UPDATE comes first so the head row (PostgreSQL) or the database (SQLite) is
     write-locked before we read it: concurrent writers queue instead of forking the chain.
     """
-    bump = update(AuditChain).where(AuditChain.chain == chain).values(seq=AuditChain.seq + 1)
-    if db.session.execute(bump).rowcount == 0:
+    params = {"chain_name": chain, "count": count}
+    row = db.session.execute(_BUMP, params).one_or_none()
+    if row is None:
         try:
             with db.session.begin_nested():
-                db.session.execute(insert(AuditChain).values(chain=chain, seq=1, hash=GENESIS))
-        except IntegrityError:
-            db.session.execute(bump)
-    row = db.session.execute(
-        select(AuditChain.seq, AuditChain.hash).where(AuditChain.chain == chain)
-    ).one()
+                db.session.execute(insert(_chains).values(chain=chain, seq=count, hash=GENESIS))
+            return count, GENESIS
+        except IntegrityError:  # another transaction created it first
+            row = db.session.execute(_BUMP, params).one()
     return row.seq, row.hash
 
 
@@ -94,30 +123,54 @@ def record(
     object_id=None,
     data: dict | None = None,
     actor: str | None = None,
-) -> AuditEvent:
+) -> None:
     """Append one event to the account's chain (or the platform chain) in the current transaction.
 
     `data` must hold ids and counts only, never names, e-mails or bodies.
     """
-    chain = chain_for(account)
-    seq, prev_hash = _advance_head(chain)
-    event = AuditEvent(
-        chain=chain,
-        seq=seq,
-        account_ref=str(account.public_id) if account is not None else None,
-        actor=actor or current_actor(),
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id) if object_id is not None else None,
-        request_id=g.get("request_id") if has_request_context() else None,
-        created_at=utcnow(),
-        data=data or None,
-        prev_hash=prev_hash,
+    record_many(
+        account,
+        [
+            Entry(
+                action=action, object_type=object_type, object_id=object_id, data=data, actor=actor
+            )
+        ],
     )
-    event.hash = _digest(_fields(event))
-    db.session.add(event)
-    db.session.execute(update(AuditChain).where(AuditChain.chain == chain).values(hash=event.hash))
-    return event
+
+
+def record_many(account, entries: list[Entry]) -> None:
+    """Append several events to one chain, in order, with three statements whatever their number.
+
+    On PostgreSQL the first statement locks the chain's head row until the commit: call this
+    last in a transaction, and once rather than in a loop.
+    """
+    if not entries:
+        return
+    chain = chain_for(account)
+    last_seq, prev_hash = _advance_head(chain, len(entries))
+    account_ref = str(account.public_id) if account is not None else None
+    request_id = g.get("request_id") if has_request_context() else None
+    fallback = current_actor()
+    now = utcnow()
+    rows = []
+    for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
+        row = {
+            "chain": chain,
+            "seq": seq,
+            "account_ref": account_ref,
+            "actor": entry.actor or fallback,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": str(entry.object_id) if entry.object_id is not None else None,
+            "request_id": request_id,
+            "created_at": now,
+            "data": entry.data or None,
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = prev_hash = _digest(_fields(row))
+        rows.append(row)
+    db.session.execute(_INSERT, rows)
+    db.session.execute(_SET_HASH, {"chain_name": chain, "head": prev_hash})
 
 
 def list_events(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import or_
 from sqlalchemy import select
 
 from privacy.accounts.models import Account
@@ -55,15 +56,19 @@ class Prepared:
     receipt: bytes  # the receipt's JSON, naming the planned instructions
 
 
-def prepare(account: Account, request: DataSubjectRequest) -> Prepared:
+_LOOK_UP = object()  # `prepare` finds the subject itself
+
+
+def prepare(account: Account, request: DataSubjectRequest, found=_LOOK_UP) -> Prepared:
     """Steps 1-3 for a verified (or interrupted in-progress) request, in the caller's
     transaction; the caller moves it to in_progress and commits.
 
     The ledger entry is returned also when nothing is held now (an older backup may still
     hold the person, and a restore of it must not bring them back); it is None when no
-    e-mail hash is known to name them.
+    e-mail hash is known to name them. `found` is the subject `find_subjects` found for a
+    batch (None: no one), instead of a query per request.
     """
-    subject = _identify(account, request)
+    subject = _identify(account, request, found)
     request.results_prefix = package.prefix_for(account, request)
     planned = _plan(request, subject) if subject is not None else []
     entry = None
@@ -87,23 +92,32 @@ def prepare(account: Account, request: DataSubjectRequest) -> Prepared:
     )
 
 
-def finish(account: Account, request: DataSubjectRequest, prepared: Prepared) -> None:
+def finish(
+    account: Account,
+    request: DataSubjectRequest,
+    prepared: Prepared,
+    *,
+    held: dict | None = None,
+    audit_into: list | None = None,
+) -> None:
     """Steps 4-5 for an in-progress request, in a transaction that holds its lock, after the
     ledger entry and the receipt were written; the caller commits.
 
     `request`, `account` and `prepared.subject` are the objects `prepare` had, still loaded:
     what others may have changed since (the subject's holdings, the subject itself) is
-    checked here with one query rather than loaded again.
+    checked here with one query rather than loaded again. A batch passes `held` (from
+    `held_by`, for all its subjects at once) and `audit_into` (its audit entries, recorded
+    together by the caller, last in the transaction).
     """
     from privacy.dsr import notices
     from privacy.dsr import results
 
     subject = prepared.subject
     if subject is not None:
-        held = _held_by(subject)
-        if held is None:  # deleted meanwhile by other means: nothing left to delete
+        now_held = (held if held is not None else held_by([subject])).get(subject.id)
+        if now_held is None:  # deleted meanwhile by other means: nothing left to delete
             subject = None
-        elif held != {system.public_id for system in subject.systems}:
+        elif now_held != {system.public_id for system in subject.systems}:
             db.session.refresh(subject)  # its holdings changed: plan against the current ones
     if subject is not None:
         existing = {i.target_ref for i in request.instructions}
@@ -117,16 +131,17 @@ def finish(account: Account, request: DataSubjectRequest, prepared: Prepared) ->
             package.write_receipt(account, request)
         erased = {"request": str(request.public_id), "systems": len(subject.systems)}
         db.session.delete(subject)
-    db.session.flush()
     # The audit rows last: the first one locks the account's audit chain until the commit.
+    entries = audit_into if audit_into is not None else []
     if subject is not None:
-        audit.record(
-            account,
-            action="subject.erased",
-            object_type="subject",
-            object_id=subject.public_id,
-            data=erased,
-            actor="system",
+        entries.append(
+            audit.Entry(
+                action="subject.erased",
+                object_type="subject",
+                object_id=subject.public_id,
+                data=erased,
+                actor="system",
+            )
         )
     request.results_count = package.RECEIPT_COUNT
     url = results.issue_link(request)
@@ -136,19 +151,28 @@ def finish(account: Account, request: DataSubjectRequest, prepared: Prepared) ->
         "completed",
         actor="system",
         note="no data held" if request.no_data_held else None,
+        audit_into=entries,
     )
     notices.completed(account, request, url)
+    if audit_into is None:
+        db.session.flush()
+        audit.record_many(account, entries)
 
 
-def _identify(account: Account, request: DataSubjectRequest) -> Subject | None:
+def _identify(account: Account, request: DataSubjectRequest, found=_LOOK_UP) -> Subject | None:
     """Step 1: the subject now, or (on a re-run after deletion) the one found before."""
-    if request.subject_ref is not None:
+    if found is not _LOOK_UP:
+        subject = found
+    elif request.subject_ref is not None:
         return db.session.scalar(
             for_account(Subject, account).where(Subject.public_id == request.subject_ref)
         )
-    if request.no_data_held:
+    elif request.no_data_held:
         return None
-    subject = services.find_subject(account, request)
+    else:
+        subject = services.find_subject(account, request)
+    if request.subject_ref is not None or request.no_data_held:
+        return subject
     if subject is None:
         request.no_data_held = True
     else:
@@ -158,21 +182,66 @@ def _identify(account: Account, request: DataSubjectRequest) -> Subject | None:
     return subject
 
 
-def _held_by(subject: Subject) -> set | None:
-    """The public ids of the systems holding the subject now; None if it is gone."""
-    subjects, holdings, systems = Subject.__table__, Holding.__table__, System.__table__
+def find_subjects(account: Account, requests: list[DataSubjectRequest]) -> dict:
+    """Step 1's lookup for a batch in one query: request id -> its subject, or None.
+
+    The same rules as one at a time: the subject found before (a re-run), else by the e-mail
+    hash, else by the customer id; a request already found to name no one stays so.
+    """
+    refs = {r.subject_ref for r in requests if r.subject_ref is not None}
+    indexes = {r.identity_index for r in requests if r.identity_index and not r.subject_ref}
+    customers = {r.customer_id for r in requests if r.customer_id and not r.subject_ref}
+    clauses = []
+    if refs:
+        clauses.append(Subject.public_id.in_(refs))
+    if indexes:
+        clauses.append(Subject.email_hash_index.in_(indexes))
+    if customers:
+        clauses.append(Subject.external_ref.in_(customers))
+    candidates = (
+        db.session.scalars(
+            for_account(Subject, account).where(or_(*clauses)).order_by(Subject.id)
+        ).all()
+        if clauses
+        else []
+    )
+    by_ref = {s.public_id: s for s in candidates}
+    by_index = {s.email_hash_index: s for s in candidates if s.email_hash_index}
+    by_customer: dict = {}
+    for s in candidates:
+        if s.external_ref is not None:
+            by_customer.setdefault(s.external_ref, s)
+    found = {}
+    for r in requests:
+        if r.subject_ref is not None:
+            found[r.id] = by_ref.get(r.subject_ref)
+        elif r.no_data_held:
+            found[r.id] = None
+        else:
+            found[r.id] = by_index.get(r.identity_index) or by_customer.get(r.customer_id)
+    return found
+
+
+def held_by(subjects: list[Subject]) -> dict:
+    """Subject id -> the public ids of the systems holding it now; gone subjects are absent."""
+    if not subjects:
+        return {}
+    subjects_, holdings, systems = Subject.__table__, Holding.__table__, System.__table__
     rows = db.session.execute(
-        select(subjects.c.id, systems.c.public_id)
+        select(subjects_.c.id, systems.c.public_id)
         .select_from(
-            subjects.outerjoin(holdings, holdings.c.subject_id == subjects.c.id).outerjoin(
+            subjects_.outerjoin(holdings, holdings.c.subject_id == subjects_.c.id).outerjoin(
                 systems, systems.c.id == holdings.c.system_id
             )
         )
-        .where(subjects.c.id == subject.id)
+        .where(subjects_.c.id.in_({s.id for s in subjects}))
     ).all()
-    if not rows:
-        return None
-    return {row.public_id for row in rows if row.public_id is not None}
+    held: dict = {}
+    for row in rows:
+        systems_now = held.setdefault(row.id, set())
+        if row.public_id is not None:
+            systems_now.add(row.public_id)
+    return held
 
 
 def _subject_index(account: Account, subject: Subject) -> str:

@@ -102,6 +102,9 @@ class DataSubjectRequest(PublicIdMixin, AccountScopedMixin, db.Model):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # When the erasure's ledger entry was written (its key); set before anything is deleted.
     ledger_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A worker is erasing it until then; other deliveries of its task leave it alone, and the
+    # sweep resumes it once this has passed (the worker died).
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request",

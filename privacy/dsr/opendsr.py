@@ -24,6 +24,7 @@ from flask import g
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from privacy import jobs
 from privacy.auth.permissions import public
 from privacy.auth.permissions import requires
 from privacy.database import utcnow
@@ -281,13 +282,11 @@ def create_request():
 
     raw = request.get_data(cache=False)
     data = _parse(raw)
-    dsr = services.submit(g.account, source="opendsr", **data)
-    services.transition(g.account, dsr, "verified", note="authenticated controller")
-    from privacy import jobs
-
+    dsr = services.submit(g.account, source="opendsr", verified="authenticated controller", **data)
     jobs.after_commit(tasks.process, dsr.id)
+    answer = _created(dsr, raw)  # before the commit, which would expire what it reads
     db.session.commit()
-    return signed(_created(dsr, raw), 201)
+    return signed(answer, 201)
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -97,8 +97,14 @@ def submit(
     callback_urls: list[str] | None = None,
     message: str | None = None,
     actor: str | None = None,
+    verified: str | None = None,
 ) -> DataSubjectRequest:
-    """Record a request. `email` is normalized already; at least one identity is given."""
+    """Record a request. `email` is normalized already; at least one identity is given.
+
+    `verified` (a note) records a request that needs no identity check (an authenticated
+    controller's) as received and then verified, the same history and audit rows as
+    `transition` writes, in one flush: no callback is due, both statuses being pending.
+    """
     if not (email or email_sha256 or customer_id):
         raise ValidationFailed(errors={"subject_identities": ["Name the person: an e-mail."]})
     subject_request_id = subject_request_id or uuid.uuid4()
@@ -134,17 +140,32 @@ def submit(
         request.email_ct = ring.encrypt(email, _aad(request, "email"))
     if message:
         request.message_ct = ring.encrypt(message, _aad(request, "message"))
+    actor = actor or audit.current_actor()
+    # Appended before the flush, so the new request's history is not loaded from the database.
+    _event(request, "received", actor=actor)
+    entries = [
+        audit.Entry(
+            action="dsr.received",
+            object_type="dsr_request",
+            object_id=request.public_id,
+            data={"kind": kind, "source": source},
+            actor=actor,
+        )
+    ]
+    if verified is not None:
+        request.status = "verified"
+        _event(request, "verified", actor=actor, note=verified)
+        entries.append(
+            audit.Entry(
+                action="dsr.verified",
+                object_type="dsr_request",
+                object_id=request.public_id,
+                actor=actor,
+            )
+        )
     db.session.add(request)
     db.session.flush()
-    _event(request, "received", actor=actor or audit.current_actor())
-    audit.record(
-        account,
-        action="dsr.received",
-        object_type="dsr_request",
-        object_id=request.public_id,
-        data={"kind": kind, "source": source},
-        actor=actor,
-    )
+    audit.record_many(account, entries)
     return request
 
 
@@ -161,8 +182,13 @@ def transition(
     *,
     actor: str | None = None,
     note: str | None = None,
+    audit_into: list | None = None,
 ) -> DataSubjectRequest:
-    """Move to `status` (409 when the lifecycle does not allow it); audited, calls back."""
+    """Move to `status` (409 when the lifecycle does not allow it); audited, calls back.
+
+    With `audit_into`, the audit entry is appended there for the caller to record with the
+    others of a batch (`audit.record_many`), in the same transaction.
+    """
     from privacy.dsr import callbacks
 
     if status not in TRANSITIONS[request.status]:
@@ -173,13 +199,13 @@ def transition(
         request.completed_at = utcnow()
     actor = actor or audit.current_actor()
     _event(request, status, actor=actor, note=note)
-    audit.record(
-        account,
-        action=f"dsr.{status}",
-        object_type="dsr_request",
-        object_id=request.public_id,
-        actor=actor,
+    entry = audit.Entry(
+        action=f"dsr.{status}", object_type="dsr_request", object_id=request.public_id, actor=actor
     )
+    if audit_into is not None:
+        audit_into.append(entry)
+    else:
+        audit.record_many(account, [entry])
     if request.opendsr_status != before:
         callbacks.queue_status_callbacks(request)
     return request

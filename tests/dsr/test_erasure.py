@@ -12,6 +12,8 @@ from sqlalchemy import insert
 from sqlalchemy import select
 
 from privacy import storage
+from privacy.audit import services as audit
+from privacy.audit.models import AuditEvent
 from privacy.database import utcnow
 from privacy.dsr import erasure
 from privacy.dsr import ledger
@@ -53,6 +55,16 @@ def held(tenant):
     )
     db.session.commit()
     return subject
+
+
+def audit_events(tenant) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.account_ref == str(tenant.account.public_id))
+            .order_by(AuditEvent.seq)
+        )
+    )
 
 
 def subjects(tenant) -> list[str]:
@@ -123,12 +135,59 @@ def test_a_worker_killed_midway_leaves_a_request_that_completes_on_the_next_run(
     assert request.status == "in_progress"  # not reported done
     assert request.ledger_at is not None and subjects(tenant) == [EMAIL]
 
+    # Until the dead worker's claim runs out, another delivery leaves the request to it ...
+    assert tasks.process(request.id) == "claimed"
+    assert subjects(tenant) == [EMAIL]
+    # ... then the next run (the sweep's, or the redelivered task) finishes it.
+    later = utcnow() + tasks.CLAIM + timedelta(seconds=1)
+    monkeypatch.setattr(tasks, "utcnow", lambda: later)
     assert tasks.process(request.id) == "completed"
     assert subjects(tenant) == []
     assert len(list(storage.get().list(ledger.PREFIX))) == 1  # the same entry, not a second
     assert tasks.process(request.id) == "completed"  # and a third run changes nothing
     db.session.commit()
     assert len(services.get(tenant.account, request.public_id).instructions) == 2
+
+
+def test_one_task_erases_a_batch_of_waiting_requests_and_the_others_find_them_done(
+    client, tenant, monkeypatch
+):
+    crm = inventory.create_system(tenant.account, name="CRM", kind="crm", region="eu", actor="t")
+    emails = [f"person{n}@example.org" for n in range(5)]
+    for email in emails:
+        inventory.create_subject(
+            tenant.account, name="Someone", email=email, systems=[crm.public_id], actor="t"
+        )
+    db.session.commit()
+    monkeypatch.setattr(tasks.process, "delay", lambda *args: None)  # the queue, held back
+    # Two requests for the same person, one for no one: each still gets its own answer.
+    requests = [erase(client, tenant, email) for email in [*emails, emails[0], "no@example.org"]]
+    assert {r.status for r in requests} == {"verified"}
+
+    assert tasks.process(requests[1].id) == "completed"
+    db.session.commit()
+    statuses = [services.get(tenant.account, r.public_id).status for r in requests]
+    # The same person twice in one batch: the second waits for its own task.
+    assert statuses == ["completed"] * 5 + ["verified", "completed"]
+    assert subjects(tenant) == []
+    assert len(list(storage.get().list(ledger.PREFIX))) == 6
+    assert tasks.process(requests[0].id) == "completed"  # its own task: nothing left to do
+    assert tasks.process(requests[5].id) == "completed"
+    db.session.commit()
+    twice = services.get(tenant.account, requests[5].public_id)
+    assert twice.no_data_held and twice.instructions == []
+    for request in requests[:5]:
+        request = services.get(tenant.account, request.public_id)
+        assert not request.no_data_held and [i.target_name for i in request.instructions] == ["CRM"]
+        receipt = json.loads(package.load(request, "receipt.json"))
+        assert receipt["data_held"] is True and len(receipt["instructions"]) == 1
+    chain = [
+        e.action
+        for e in audit_events(tenant)
+        if e.action in ("subject.erased", "dsr.in_progress", "dsr.completed")
+    ]
+    assert chain.count("subject.erased") == 5 and chain.count("dsr.completed") == 7
+    assert list(audit.verify()) == []
 
 
 def test_replaying_the_ledger_after_a_restore_erases_again(client, tenant, held):
