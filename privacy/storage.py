@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import tempfile
 from abc import ABC
 from abc import abstractmethod
@@ -34,6 +35,9 @@ class ObjectNotFound(StorageError):
     """No object exists under the requested key."""
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def validate_key(key: str) -> str:
     """Return `key` if it is a safe relative object key, else raise ValueError.
 
@@ -47,7 +51,7 @@ def validate_key(key: str) -> str:
         raise ValueError("storage key must be relative (no leading '/')")
     if "\\" in key:
         raise ValueError("storage key must not contain backslashes")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+    if _CONTROL.search(key):
         raise ValueError("storage key must not contain control characters")
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise ValueError(f"storage key must be at most {MAX_KEY_BYTES} bytes")
