@@ -327,6 +327,8 @@ def load(root: Path) -> dict:
         "worker_hijack_root_logger": False,
     }
     if broker_url.startswith("filesystem"):
+        # kombu's filesystem transport, but a message file appears only once it is whole.
+        celery["broker_transport"] = "privacy.broker:Transport"
         # One folder for both directions: producers and the worker share the queue.
         celery["broker_transport_options"] = {
             "data_folder_in": str(broker_folder),
