@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask import has_request_context
+from flask import request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from privacy import ROOT
+from privacy.database import WRITE_LOCK
+
+# Requests with these methods only read, or write after `privacy.database.begin_write()`.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -153,5 +159,20 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
-    if conn.dialect.name == "sqlite":
+    """SQLite: requests that change data begin holding the write lock (BEGIN IMMEDIATE).
+
+    In WAL mode a deferred transaction that has read cannot start writing once another
+    connection has committed since its first read: it fails at once with "database is
+    locked", and the busy timeout does not help. An immediate one waits on the busy timeout
+    for the lock instead. GET requests (which call `begin_write` before they write), the
+    worker (whose write transactions start with a write) and the CLI keep a deferred BEGIN,
+    so their reads never queue behind writers.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    if conn.get_execution_options().get(WRITE_LOCK) or (
+        has_request_context() and request.method not in READ_METHODS
+    ):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
         conn.exec_driver_sql("BEGIN")

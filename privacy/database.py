@@ -26,9 +26,26 @@ from sqlalchemy.types import TypeDecorator
 from privacy.errors import NotFound
 from privacy.extensions import db
 
+# Read by the engine's "begin" listener (privacy.app): SQLite begins with BEGIN IMMEDIATE.
+WRITE_LOCK = "privacy_write_lock"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def begin_write() -> None:
+    """Commit the session's transaction and begin one that holds the write lock.
+
+    SQLite in WAL mode cannot turn a transaction that has read into a writing one once another
+    connection has committed since its first read: the write fails at once with "database is
+    locked", whatever the busy timeout. Requests that change data take the lock as their
+    transactions begin (privacy.app); a GET that writes after reading calls this first, and
+    waits its turn for the lock. Whatever the session holds is committed (a GET holds reads
+    only). PostgreSQL has no such limit: there only the commit happens.
+    """
+    db.session.commit()
+    db.session.connection(execution_options={WRITE_LOCK: True})
 
 
 class UTCDateTime(TypeDecorator):

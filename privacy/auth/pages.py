@@ -19,6 +19,7 @@ from privacy.auth import signin
 from privacy.auth.permissions import SIGNED_IN
 from privacy.auth.permissions import page
 from privacy.auth.permissions import public
+from privacy.database import begin_write
 from privacy.extensions import db
 from privacy.extensions import limiter
 from privacy.pages import render_page
@@ -158,6 +159,7 @@ def complete_sign_in(email: str, *, method: str, next_url: str | None = None):
 
 
 def _start(destination, method: str, next_url: str | None):
+    begin_write()  # also the end of a provider's sign-in, a GET
     if destination.member is not None:
         sessions.start(member=destination.member, method=method)
     else:

@@ -20,6 +20,7 @@ from privacy.accounts.models import ROLES
 from privacy.accounts.models import Account
 from privacy.accounts.models import ApiToken
 from privacy.crypto import token_hash
+from privacy.database import begin_write
 from privacy.database import utcnow
 from privacy.errors import Forbidden
 from privacy.errors import Unauthorized
@@ -81,6 +82,7 @@ def authenticate() -> ApiToken:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         # Committed at once: read-only requests never commit otherwise. At most once a
         # minute per token, so the reload of the expired objects afterwards costs little.
+        begin_write()
         db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
         db.session.commit()
     g.token = token
@@ -138,6 +140,7 @@ def check_principal(principal, permission: str) -> None:
         raise Forbidden("Open a customer account through a support grant first.")
     if grant_access is None or (grant_access == "write" and grant.access != "write"):
         raise Forbidden("Your support grant does not allow this.")
+    begin_write()
     audit.record(
         principal.account,
         action="support.access",

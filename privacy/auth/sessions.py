@@ -25,6 +25,7 @@ from privacy.accounts.models import Member
 from privacy.audit import services as audit
 from privacy.auth.models import UserSession
 from privacy.crypto import token_hash
+from privacy.database import begin_write
 from privacy.database import utcnow
 from privacy.extensions import db
 from privacy.support.models import Operator
@@ -136,6 +137,7 @@ def current() -> Principal | None:
         cookie.pop("sid", None)
         return None
     if now - row.last_seen_at > TOUCH_GRANULARITY:
+        begin_write()
         row.last_seen_at = now
         db.session.commit()
     principal = Principal(row, account, member=member, operator=operator, grant=grant)
@@ -159,6 +161,7 @@ def forget() -> None:
 
 def _refuse(row: UserSession, now, reason: str) -> None:
     """End the session if it has not ended yet, and put the refused use on record."""
+    begin_write()
     if row.ended_at is None:
         row.ended_at, row.end_reason = now, reason
     account = db.session.get(Account, row.account_id) if row.account_id else None
@@ -174,6 +177,7 @@ def _refuse(row: UserSession, now, reason: str) -> None:
 
 
 def _leave_account(row: UserSession, now, reason: str) -> None:
+    begin_write()
     account = db.session.get(Account, row.account_id)
     audit.record(
         account,

@@ -15,6 +15,7 @@ from privacy.accounts.models import Account
 from privacy.audit import services as audit
 from privacy.auth.permissions import public
 from privacy.crypto import token_hash
+from privacy.database import begin_write
 from privacy.database import utcnow
 from privacy.dsr import package
 from privacy.dsr.models import DataSubjectRequest
@@ -108,9 +109,7 @@ def download(secret: str, name: str):
         )
     account = db.session.get(Account, request.account_id)
     data = package.load_or_render(account, request, name)
-    # End the read transaction before writing: on SQLite, a read transaction that a worker's
-    # commit overtook cannot become a write one ("database is locked"); a new one waits.
-    db.session.commit()
+    begin_write()
     audit.record(
         account,
         action="dsr.downloaded",

@@ -16,6 +16,7 @@ from flask_smorest import Blueprint
 
 from privacy.audit import services as audit
 from privacy.auth.permissions import requires
+from privacy.database import begin_write
 from privacy.database import get_for_account
 from privacy.errors import BadRequest
 from privacy.extensions import db
@@ -146,6 +147,7 @@ def import_subjects():
 )
 def export_subjects(args):
     """Stream every subject of the account; the export itself is audited."""
+    begin_write()
     audit.record(
         g.account,
         action="subjects.exported",

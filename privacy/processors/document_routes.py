@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 
 from privacy.audit import services as audit
 from privacy.auth.permissions import requires
+from privacy.database import begin_write
 from privacy.extensions import db
 from privacy.processors import documents
 
@@ -27,9 +28,7 @@ PERMISSION = "subprocessors:read"
 
 def _download(name: str, data: bytes, mimetype: str) -> Response:
     """Audit the download (ids only), then send the file."""
-    # End the read transaction before writing: on SQLite, a read transaction that another
-    # commit overtook cannot become a write one ("database is locked"); a new one waits.
-    db.session.commit()
+    begin_write()
     audit.record(
         g.account,
         action="document.downloaded",

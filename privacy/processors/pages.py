@@ -28,6 +28,7 @@ from privacy.audit import services as audit
 from privacy.auth.permissions import DPO
 from privacy.auth.permissions import page
 from privacy.auth.permissions import public
+from privacy.database import begin_write
 from privacy.database import utcnow
 from privacy.errors import AppError
 from privacy.errors import Conflict
@@ -395,9 +396,7 @@ def document():
     kind = "dpa" if isinstance(item, Dpa) else item.kind
     sp_id = item.subprocessor.public_id
     data = services.document(item.document_key)
-    # End the read transaction before writing: on SQLite, a read transaction that another
-    # commit overtook cannot become a write one ("database is locked"); a new one waits.
-    db.session.commit()
+    begin_write()
     audit.record(
         None,
         action="subprocessor.document_downloaded",

@@ -1,0 +1,149 @@
+"""Concurrent writers on the embedded SQLite database (WAL) wait their turn instead of failing.
+
+A deferred transaction that has read cannot take the write lock once another connection has
+committed since its first read: SQLite answers "database is locked" at once, whatever the
+busy timeout. Requests that change data begin with the write lock (BEGIN IMMEDIATE); a GET
+that writes calls `begin_write` first.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy import select
+
+from privacy.auth import permissions
+from privacy.auth import sessions
+from privacy.auth.models import UserSession
+from privacy.crypto import token_hash
+from privacy.database import begin_write
+from privacy.database import utcnow
+from privacy.extensions import db
+from privacy.inventory.models import Subject
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("PRIVACY_TEST_DATABASE_URL")), reason="SQLite's write lock only"
+)
+
+THREADS = 8
+EACH = 6
+
+
+def _together(app, work) -> list:
+    """`work(number)` in THREADS threads that start at once, each in its own app context."""
+    start = threading.Barrier(THREADS)
+
+    def run(number):
+        with app.app_context():
+            start.wait()
+            try:
+                return work(number)
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(run, range(THREADS)))
+
+
+def _browser_session(app, member_id: int, account_id: int):
+    """A test client signed in through a session row of its own."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(
+        UserSession(
+            token_hash=token_hash(secret),
+            member_id=member_id,
+            account_id=account_id,
+            method="email",
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=1),
+        )
+    )
+    db.session.commit()
+    client = app.test_client()
+    with client.session_transaction() as cookie:
+        cookie["sid"] = secret
+    return client
+
+
+def test_concurrent_posts_that_read_then_write_all_succeed(app, tenant):
+    client = app.test_client()
+
+    def post_subjects(number):
+        statuses = []
+        for index in range(EACH):
+            response = client.post(
+                "/api/v1/subjects",
+                json={"name": "Sam Subject", "email": f"sam-{number}-{index}@example.org"},
+                headers=tenant.headers,
+            )
+            statuses.append(response.status_code)
+        return statuses
+
+    results = _together(app, post_subjects)
+
+    assert results == [[201] * EACH] * THREADS
+    assert db.session.scalar(select(func.count()).select_from(Subject)) == THREADS * EACH
+
+
+def test_concurrent_gets_that_record_their_tokens_use_all_succeed(app, tenant, monkeypatch):
+    # Every request writes its token's last use after reading the token.
+    monkeypatch.setattr(permissions, "LAST_USED_GRANULARITY", timedelta(0))
+    client = app.test_client()
+    headers = [tenant.token_for("member") for _ in range(THREADS)]
+
+    def get_subjects(number):
+        return [
+            client.get("/api/v1/subjects", headers=headers[number]).status_code for _ in range(EACH)
+        ]
+
+    results = _together(app, get_subjects)
+
+    assert results == [[200] * EACH] * THREADS
+
+
+def test_concurrent_pages_that_touch_their_session_all_succeed(app, tenant, monkeypatch):
+    # Every page view writes its session's last-seen time after reading the session.
+    monkeypatch.setattr(sessions, "TOUCH_GRANULARITY", timedelta(0))
+    browsers = [_browser_session(app, tenant.admin.id, tenant.account.id) for _ in range(THREADS)]
+
+    def view_members(number):
+        return [browsers[number].get("/members").status_code for _ in range(EACH)]
+
+    results = _together(app, view_members)
+
+    assert results == [[200] * EACH] * THREADS
+
+
+def test_begin_write_lets_a_transaction_read_then_write(app, tenant):
+    member_id, account_id = tenant.admin.id, tenant.account.id
+    db.session.rollback()  # no snapshot of ours from before the threads' commits
+
+    def read_then_write(number):
+        for _ in range(EACH):
+            begin_write()
+            count = db.session.scalar(select(func.count()).select_from(UserSession))
+            now = utcnow()
+            db.session.add(
+                UserSession(
+                    token_hash=token_hash(f"{number}-{count}-{secrets.token_hex(8)}"),
+                    member_id=member_id,
+                    account_id=account_id,
+                    method="email",
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + timedelta(hours=1),
+                )
+            )
+            db.session.commit()
+
+    _together(app, read_then_write)
+
+    assert db.session.scalar(select(func.count()).select_from(UserSession)) == THREADS * EACH
