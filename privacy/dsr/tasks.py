@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
+from privacy.database import for_account
 from privacy.database import utcnow
 from privacy.dsr import erasure
 from privacy.dsr import ledger
@@ -64,10 +65,8 @@ def _touch(request_id: int) -> None:
 
 # Core statements (no ORM bookkeeping), built once.
 _requests = DataSubjectRequest.__table__
-_STATE = (
-    select(_requests.c.status, _requests.c.kind, _requests.c.claimed_until)
-    .where(_requests.c.id == bindparam("request_id"))
-    .with_for_update()
+_STATE = select(_requests.c.status, _requests.c.kind, _requests.c.claimed_until).where(
+    _requests.c.id == bindparam("request_id")
 )
 _TOUCH = (
     update(_requests)
@@ -97,19 +96,20 @@ CLAIM = timedelta(minutes=2)
 )
 def process(request_id: int) -> str:
     """Verified -> in progress -> completed. Safe to run twice, at once or after a crash."""
-    # First only the row's state, locked: most deliveries after a batch find their request
-    # done (or claimed by a live batch) and stop here, without loading anything.
-    _touch(request_id)
-    state = db.session.execute(_STATE, {"request_id": request_id}).one_or_none()
-    if state is None:
+    # First only the row's state, unlocked: most deliveries during and after a batch find
+    # their request done or claimed by a live batch, and stop here without waiting for a
+    # lock or loading anything. Final states stay final; a claim only ends.
+    stop = _nothing_to_do(db.session.execute(_STATE, {"request_id": request_id}).one_or_none())
+    db.session.rollback()
+    if stop:
+        return stop
+    _touch(request_id)  # then again, locked
+    stop = _nothing_to_do(
+        db.session.execute(_STATE.with_for_update(), {"request_id": request_id}).one_or_none()
+    )
+    if stop:
         db.session.rollback()
-        return "gone"
-    if state.status not in ("verified", "in_progress"):
-        db.session.rollback()
-        return state.status
-    if state.kind == "erasure" and state.status == "in_progress" and _claimed(state):
-        db.session.rollback()  # a live batch is erasing it
-        return "claimed"
+        return stop
     request = db.session.get(DataSubjectRequest, request_id, populate_existing=True)
     account = db.session.get(Account, request.account_id)
     public_id, kind, status = request.public_id, request.kind, request.status
@@ -126,8 +126,16 @@ def process(request_id: int) -> str:
     return status
 
 
-def _claimed(state) -> bool:
-    return state.claimed_until is not None and state.claimed_until > utcnow()
+def _nothing_to_do(state) -> str | None:
+    """Why a request needs no work now (its status, "gone" or "claimed"); None if it does."""
+    if state is None:
+        return "gone"
+    if state.status not in ("verified", "in_progress"):
+        return state.status
+    claimed = state.claimed_until is not None and state.claimed_until > utcnow()
+    if state.kind == "erasure" and state.status == "in_progress" and claimed:
+        return "claimed"  # a live batch is erasing it
+    return None
 
 
 def _erase(account: Account, request: DataSubjectRequest) -> str:
@@ -191,14 +199,13 @@ def _claim(account: Account, request: DataSubjectRequest) -> list[DataSubjectReq
     the database's write lock already.
     """
     ids = db.session.scalars(
-        select(_requests.c.id)
+        for_account(DataSubjectRequest, account, DataSubjectRequest.id)
         .where(
-            _requests.c.account_id == account.id,
-            _requests.c.kind == "erasure",
-            _requests.c.status == "verified",
-            _requests.c.id != request.id,
+            DataSubjectRequest.kind == "erasure",
+            DataSubjectRequest.status == "verified",
+            DataSubjectRequest.id != request.id,
         )
-        .order_by(_requests.c.id)
+        .order_by(DataSubjectRequest.id)
         .limit(ERASURE_BATCH - 1)
         .with_for_update(skip_locked=True)
     ).all()
