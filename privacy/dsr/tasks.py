@@ -163,6 +163,18 @@ def _erase(account: Account, request: DataSubjectRequest) -> str:
     # requests (with their history and instructions), the account and the subjects loaded.
     db.session().expire_on_commit = False
     db.session.commit()  # no longer cancellable; the ledger times fixed for re-runs
+    try:
+        return _finish_batch(account, request, work)
+    except Exception:
+        # Object storage or the database failed: give the claims back, so that the task's
+        # retry works the batch again at once rather than after the claim. (A killed worker
+        # runs nothing more: its claims run out.)
+        db.session.rollback()
+        _release([each.id for each, _ in work])
+        raise
+
+
+def _finish_batch(account: Account, request: DataSubjectRequest, work: list) -> str:
     for _, prepared in work:
         if prepared.entry is not None:
             ledger.write(prepared.entry)  # before anything is deleted
@@ -188,6 +200,21 @@ def _erase(account: Account, request: DataSubjectRequest) -> str:
     if len(work) > 1:
         logger.info("erasure batch of %d requests of account %s", len(work), account.public_id)
     return statuses.get(request.id) or "gone"
+
+
+def _release(request_ids: list[int]) -> None:
+    """End the claims on requests still in progress; best effort (a claim also runs out)."""
+    try:
+        _touch(request_ids[0])
+        db.session.execute(
+            update(_requests)
+            .where(_requests.c.id.in_(request_ids), _requests.c.status == "in_progress")
+            .values(claimed_until=None)
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        logger.warning("claims on %d erasures not released; they run out", len(request_ids))
 
 
 def _claim(account: Account, request: DataSubjectRequest) -> list[DataSubjectRequest]:

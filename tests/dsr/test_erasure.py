@@ -149,6 +149,32 @@ def test_a_worker_killed_midway_leaves_a_request_that_completes_on_the_next_run(
     assert len(services.get(tenant.account, request.public_id).instructions) == 2
 
 
+def test_a_storage_failure_gives_the_claims_back_so_the_retry_erases_at_once(
+    client, tenant, held, monkeypatch
+):
+    real_put = package.put
+    calls = {"n": 0}
+
+    def fails_once(*args):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("object storage unreachable")
+        return real_put(*args)
+
+    monkeypatch.setattr(package, "put", fails_once)
+    monkeypatch.setattr(tasks.process, "delay", lambda *args: None)
+    request = erase(client, tenant)
+    with pytest.raises(OSError):
+        tasks.process(request.id)  # called directly, Celery's retry raises the error
+    db.session.commit()
+    request = services.get(tenant.account, request.public_id)
+    assert request.status == "in_progress" and request.claimed_until is None
+    assert subjects(tenant) == [EMAIL]  # nothing deleted
+
+    assert tasks.process(request.id) == "completed"  # the retry, without waiting
+    assert subjects(tenant) == []
+
+
 def test_one_task_erases_a_batch_of_waiting_requests_and_the_others_find_them_done(
     client, tenant, monkeypatch
 ):
