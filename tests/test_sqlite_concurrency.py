@@ -51,21 +51,23 @@ def _together(app, work) -> list:
         return list(pool.map(run, range(THREADS)))
 
 
+def _session_row(hashed: str, member_id: int, account_id: int) -> UserSession:
+    now = utcnow()
+    return UserSession(
+        token_hash=hashed,
+        member_id=member_id,
+        account_id=account_id,
+        method="email",
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=1),
+    )
+
+
 def _browser_session(app, member_id: int, account_id: int):
     """A test client signed in through a session row of its own."""
     secret = secrets.token_urlsafe(32)
-    now = utcnow()
-    db.session.add(
-        UserSession(
-            token_hash=token_hash(secret),
-            member_id=member_id,
-            account_id=account_id,
-            method="email",
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + timedelta(hours=1),
-        )
-    )
+    db.session.add(_session_row(token_hash(secret), member_id, account_id))
     db.session.commit()
     client = app.test_client()
     with client.session_transaction() as cookie:
@@ -130,18 +132,8 @@ def test_begin_write_lets_a_transaction_read_then_write(app, tenant):
         for _ in range(EACH):
             begin_write()
             count = db.session.scalar(select(func.count()).select_from(UserSession))
-            now = utcnow()
-            db.session.add(
-                UserSession(
-                    token_hash=token_hash(f"{number}-{count}-{secrets.token_hex(8)}"),
-                    member_id=member_id,
-                    account_id=account_id,
-                    method="email",
-                    created_at=now,
-                    last_seen_at=now,
-                    expires_at=now + timedelta(hours=1),
-                )
-            )
+            hashed = token_hash(f"{number}-{count}-{secrets.token_hex(8)}")
+            db.session.add(_session_row(hashed, member_id, account_id))
             db.session.commit()
 
     _together(app, read_then_write)
