@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
+from privacy.accounts.models import Account
 from privacy.auth import permissions
 from privacy.auth import sessions
 from privacy.auth.models import UserSession
@@ -139,3 +140,48 @@ def test_begin_write_lets_a_transaction_read_then_write(app, tenant):
     _together(app, read_then_write)
 
     assert db.session.scalar(select(func.count()).select_from(UserSession)) == THREADS * EACH
+
+
+def test_key_rotation_waits_for_a_writer_instead_of_failing(app, client, tenant, monkeypatch):
+    """`flask keys rotate` runs beside the live service: a commit by another connection
+    between a batch's read and its write must not fail the batch."""
+    from privacy.crypto import KeyRing
+    from privacy.crypto import new_key_entry
+    from privacy.keys import services as keys
+
+    for n in range(3):
+        client.post(
+            "/api/v1/subjects",
+            json={"name": f"Person {n}", "email": f"person{n}@example.org"},
+            headers=tenant.headers,
+        )
+    db.session.commit()
+    real_reencrypt = keys._reencrypt
+    writer_done = threading.Event()
+
+    def another_connection_commits():
+        with app.app_context():
+            # Any write that changes a row will do (one that changes nothing leaves the
+            # rotation's snapshot current).
+            db.session.execute(Account.__table__.update().values(name=Account.name + "."))
+            db.session.commit()
+            db.session.remove()
+        writer_done.set()
+
+    def reencrypt_while_another_writes(row):
+        if not writer_done.is_set() and not getattr(reencrypt_while_another_writes, "ran", 0):
+            reencrypt_while_another_writes.ran = 1
+            threading.Thread(target=another_connection_commits).start()
+            # With the write lock held the writer waits for our commit; without it, it
+            # commits now and our batch's write fails with "database is locked".
+            writer_done.wait(0.5)
+        return real_reencrypt(row)
+
+    monkeypatch.setattr(keys, "_reencrypt", reencrypt_while_another_writes)
+    old_ring = app.extensions["keyring"]
+    app.extensions["keyring"] = KeyRing.parse(f"{app.config['DATA_KEYS']},{new_key_entry('k2')}")
+    try:
+        assert keys.rotate(batch_size=2) == 3 + 1  # three subjects and the admin member
+    finally:
+        app.extensions["keyring"] = old_ring
+    assert writer_done.wait(10)  # and the other writer got its turn

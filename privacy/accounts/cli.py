@@ -8,6 +8,7 @@ import click
 
 from privacy.accounts import services
 from privacy.accounts.models import REGIONS
+from privacy.database import begin_write
 from privacy.errors import AppError
 from privacy.extensions import db
 
@@ -25,6 +26,7 @@ def accounts():
 def create(name: str, admin_email: str, admin_name: str | None, region: str):
     """Create account NAME; print its id and a first admin API token (shown once) as JSON."""
     try:
+        begin_write()  # on SQLite, hold the write lock from the start (the service may run)
         account, member, token = services.create_account(
             name=name,
             region=region,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from privacy.accounts.models import Account
 from privacy.accounts.models import Member
+from privacy.database import begin_write
 from privacy.dsr.models import DataSubjectRequest
 from privacy.extensions import db
 from privacy.inventory.models import Subject
@@ -70,6 +71,9 @@ def rotate(*, batch_size: int = 500, progress: Callable[[str, int], None] | None
     total = 0
     for model in ENCRYPTED_MODELS:
         while True:
+            # Each batch reads, then writes: on SQLite (the service running meanwhile) it
+            # holds the write lock from its start, or another connection's commit fails it.
+            begin_write()
             rows = list(
                 db.session.scalars(
                     select(model)
@@ -79,6 +83,7 @@ def rotate(*, batch_size: int = 500, progress: Callable[[str, int], None] | None
                 )
             )
             if not rows:
+                db.session.rollback()  # end the write transaction begun for this last look
                 break
             for row in rows:
                 _reencrypt(row)

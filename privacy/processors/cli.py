@@ -9,6 +9,7 @@ import click
 from sqlalchemy import func
 from sqlalchemy import select
 
+from privacy.database import begin_write
 from privacy.errors import AppError
 from privacy.extensions import db
 from privacy.processors import services
@@ -105,6 +106,7 @@ def _existing(name: str) -> SubProcessor | None:
 def _seed_one(example: dict) -> dict:
     """Create, add the DPA and activate one example (a new list version, announced to every
     account); one already in the register by that name is left as it is."""
+    begin_write()  # it reads, then writes: on SQLite, hold the write lock from the start
     existing = _existing(example["legal_name"])
     if existing is not None:
         return {

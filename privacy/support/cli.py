@@ -6,6 +6,7 @@ import json
 
 import click
 
+from privacy.database import begin_write
 from privacy.errors import AppError
 from privacy.extensions import db
 from privacy.support import services
@@ -25,6 +26,7 @@ def operators():
 def create(email: str, name: str | None, role: str):
     """Create an operator who signs in by e-mail link; prints its id as JSON."""
     try:
+        begin_write()  # on SQLite, hold the write lock from the start (the service may run)
         operator = services.create_operator(email=email, name=name, role=role, actor="cli")
         db.session.commit()
     except AppError as exc:
@@ -40,6 +42,7 @@ def create(email: str, name: str | None, role: str):
 @click.argument("email")
 def disable(email: str):
     """Disable an operator: their sessions end and they can no longer sign in."""
+    begin_write()
     try:
         operator = services.find_operator(normalize_email(email))
     except ValueError as exc:
