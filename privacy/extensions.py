@@ -4,6 +4,7 @@ create_app."""
 from __future__ import annotations
 
 import os
+import random
 
 from celery import Celery
 from celery import Task
@@ -15,6 +16,7 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
 from privacy import errors
@@ -50,13 +52,26 @@ limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="m
 csrf = CSRFProtect()
 
 
+def _sqlite_busy(exc: OperationalError) -> bool:
+    return "database is locked" in str(getattr(exc, "orig", exc))
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app the Flask way: every task runs inside an app context."""
 
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
             with app.app_context():
-                return self.run(*args, **kwargs)
+                try:
+                    return self.run(*args, **kwargs)
+                except OperationalError as exc:
+                    if not _sqlite_busy(exc) or self.request.called_directly:
+                        raise
+                    # SQLite (WAL) fails at once a transaction that read, then writes after
+                    # another connection committed: run the task again on a fresh snapshot.
+                    db.session.rollback()
+                    pause = random.uniform(0.1, 1.0)  # noqa: S311 - jitter, not a secret
+                    raise self.retry(exc=exc, countdown=pause) from None
 
     options = app.config["CELERY"].get("broker_transport_options") or {}
     for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):

@@ -185,3 +185,33 @@ def test_key_rotation_waits_for_a_writer_instead_of_failing(app, client, tenant,
     finally:
         app.extensions["keyring"] = old_ring
     assert writer_done.wait(10)  # and the other writer got its turn
+
+
+def test_a_task_that_reads_then_writes_runs_again_after_another_commit(app, tenant):
+    """Worker tasks begin deferred (their reads must not hold the write lock); one whose
+    write fails because another connection committed after its read is run again."""
+    from celery import shared_task
+
+    runs = []
+
+    def another_connection_commits():
+        with app.app_context():
+            db.session.execute(Account.__table__.update().values(name=Account.name + "."))
+            db.session.commit()
+            db.session.remove()
+
+    @shared_task(name="tests.read_then_write")
+    def read_then_write():
+        runs.append(db.session.scalar(select(func.count()).select_from(Subject)))  # a read
+        if len(runs) == 1:
+            writer = threading.Thread(target=another_connection_commits)
+            writer.start()
+            writer.join()
+        db.session.execute(Account.__table__.update().values(region=Account.region))
+        db.session.commit()
+        return len(runs)
+
+    db.session.commit()
+    # Applied eagerly without propagating, Celery runs the retry at once (a worker would
+    # after the pause) and answers with the second run's result.
+    assert read_then_write.apply(throw=False).get() == 2
