@@ -320,7 +320,7 @@ def get_request(subject_request_id: str):
 @requires("requests:write")
 def cancel_request(subject_request_id: str):
     """Cancel while pending (202); once work started, 409."""
-    dsr = services.get_by_subject_request_id(g.account, _uuid(subject_request_id))
+    dsr = services.get_by_subject_request_id(g.account, _uuid(subject_request_id), for_update=True)
     services.cancel(g.account, dsr)
     db.session.commit()
     body = {

@@ -153,7 +153,7 @@ def request_detail(request_id: uuid.UUID):
 def _decide(request_id: uuid.UUID, decide, notice: str):
     """Load the request (an HTML 404 for another account's), apply `decide`, commit and
     redirect; on an AppError re-render the detail with the error and its status."""
-    dsr = services.get(g.account, request_id)
+    dsr = services.get(g.account, request_id, for_update=True)
     try:
         decide(dsr)
         db.session.commit()

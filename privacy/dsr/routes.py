@@ -81,7 +81,7 @@ def get_request(request_id: uuid.UUID):
 def extend_request(data, request_id: uuid.UUID):
     """Art. 12(3): extend once by 1 or 2 months, with a reason, before the first due date
     (409 otherwise). The requester is told (status callback or e-mail)."""
-    request = services.get(g.account, request_id)
+    request = services.get(g.account, request_id, for_update=True)
     services.extend(g.account, request, months=data["months"], reason=data["reason"], actor=g.actor)
     db.session.commit()
     return _detail(request)
@@ -94,7 +94,7 @@ def extend_request(data, request_id: uuid.UUID):
 def reject_request(data, request_id: uuid.UUID):
     """Refuse an open request with a reason; the requester is told the reason and the right
     to complain to a supervisory authority. 409 once the request is finished."""
-    request = services.get(g.account, request_id)
+    request = services.get(g.account, request_id, for_update=True)
     services.reject(g.account, request, reason=data["reason"], actor=g.actor)
     db.session.commit()
     return _detail(request)
@@ -107,7 +107,7 @@ def reject_request(data, request_id: uuid.UUID):
 def record_exception(data, request_id: uuid.UUID):
     """Refuse an erasure under an Art. 17(3) point (a-e) with a reason (422 for other
     kinds, 409 once the request is finished)."""
-    request = services.get(g.account, request_id)
+    request = services.get(g.account, request_id, for_update=True)
     services.reject(
         g.account, request, reason=data["reason"], exception=data["point"], actor=g.actor
     )
@@ -121,7 +121,7 @@ def record_exception(data, request_id: uuid.UUID):
 def confirm_instruction(request_id: uuid.UUID, instruction_id: uuid.UUID):
     """Art. 19: record that the system named by the instruction confirmed the erasure
     (409 when confirmed already)."""
-    request = services.get(g.account, request_id)
+    request = services.get(g.account, request_id, for_update=True)
     instruction = erasure.confirm_instruction(g.account, request, instruction_id, actor=g.actor)
     db.session.commit()
     return instruction

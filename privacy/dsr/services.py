@@ -211,16 +211,34 @@ def transition(
     return request
 
 
-def get(account: Account, public_id: uuid.UUID) -> DataSubjectRequest:
-    return get_for_account(DataSubjectRequest, public_id, account)
-
-
-def get_by_subject_request_id(account: Account, subject_request_id: uuid.UUID):
-    request = db.session.scalar(
-        for_account(DataSubjectRequest, account).where(
-            DataSubjectRequest.subject_request_id == subject_request_id
-        )
+def get(account: Account, public_id: uuid.UUID, *, for_update: bool = False) -> DataSubjectRequest:
+    """One of the account's requests (404 otherwise). `for_update` locks its row until the
+    commit (PostgreSQL), for a decision that depends on its status: a worker's batch may
+    start or finish it meanwhile, and a decision taken on what was read before would
+    overwrite that. (On SQLite such requests hold the database's write lock already.)"""
+    if not for_update:
+        return get_for_account(DataSubjectRequest, public_id, account)
+    return _one(
+        for_account(DataSubjectRequest, account).where(DataSubjectRequest.public_id == public_id)
     )
+
+
+def get_by_subject_request_id(
+    account: Account, subject_request_id: uuid.UUID, *, for_update: bool = False
+) -> DataSubjectRequest:
+    query = for_account(DataSubjectRequest, account).where(
+        DataSubjectRequest.subject_request_id == subject_request_id
+    )
+    if for_update:
+        return _one(query)
+    request = db.session.scalar(query)
+    if request is None:
+        raise NotFound("Request not found.")
+    return request
+
+
+def _one(query) -> DataSubjectRequest:
+    request = db.session.scalar(query.with_for_update().execution_options(populate_existing=True))
     if request is None:
         raise NotFound("Request not found.")
     return request

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import threading
 import uuid
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy import update
 
 from privacy.dsr import services
 from privacy.dsr import signing
 from privacy.dsr import tasks
+from privacy.dsr.models import DataSubjectRequest
 from privacy.extensions import db
 from privacy.inventory import services as inventory
 
@@ -227,6 +232,48 @@ def test_cancelling_a_request_in_progress_is_409(client, tenant, paused):
     )
     assert response.status_code == 409
     assert response.json["error"]["code"] == 409
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PRIVACY_TEST_DATABASE_URL"),
+    reason="row locks: on SQLite a DELETE holds the database's write lock from its start",
+)
+def test_a_cancel_waits_for_a_worker_holding_the_request_and_then_is_409(
+    app, client, tenant, paused
+):
+    sent = body("erasure")
+    client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers)
+    request_id = services.get_by_subject_request_id(
+        tenant.account, uuid.UUID(sent["subject_request_id"])
+    ).id
+    db.session.commit()
+    locked, release = threading.Event(), threading.Event()
+
+    def worker_starts_it():  # as a batch does: lock, move to in_progress, commit
+        with app.app_context():
+            table = DataSubjectRequest.__table__
+            db.session.execute(select(table.c.id).where(table.c.id == request_id).with_for_update())
+            db.session.execute(
+                update(table).where(table.c.id == request_id).values(status="in_progress")
+            )
+            locked.set()
+            release.wait(5)
+            db.session.commit()
+            db.session.remove()
+
+    worker = threading.Thread(target=worker_starts_it)
+    worker.start()
+    assert locked.wait(5)
+    threading.Timer(0.5, release.set).start()
+    response = client.delete(
+        f"/opendsr/v1/requests/{sent['subject_request_id']}", headers=tenant.headers
+    )
+    worker.join()
+
+    # It read the request after the worker's commit, not before: no cancel over work begun.
+    assert response.status_code == 409
+    db.session.commit()
+    assert db.session.get(DataSubjectRequest, request_id).status == "in_progress"
 
 
 def test_another_accounts_request_is_404_and_a_bad_id_400(client, tenant, other_tenant, paused):
