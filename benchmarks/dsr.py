@@ -66,7 +66,6 @@ from benchmarks.inventory import APP_SETTINGS  # noqa: E402
 from benchmarks.inventory import BIN  # noqa: E402
 from benchmarks.inventory import DEFAULT_PG_URL  # noqa: E402
 from benchmarks.inventory import GUNICORN_TIMEOUT  # noqa: E402
-from benchmarks.inventory import SYSTEMS  # noqa: E402
 from benchmarks.inventory import Api  # noqa: E402
 from benchmarks.inventory import BenchmarkError  # noqa: E402
 from benchmarks.inventory import _tail  # noqa: E402
@@ -76,11 +75,8 @@ from benchmarks.inventory import drop_pg_database  # noqa: E402
 from benchmarks.inventory import free_port  # noqa: E402
 from benchmarks.inventory import make_csv  # noqa: E402
 from benchmarks.inventory import pg_server_version  # noqa: E402
-from benchmarks.inventory import run_cli  # noqa: E402
+from benchmarks.inventory import serve_account  # noqa: E402
 from benchmarks.inventory import server_model  # noqa: E402
-from benchmarks.inventory import start_gunicorn  # noqa: E402
-from benchmarks.inventory import stop_gunicorn  # noqa: E402
-from benchmarks.inventory import wait_healthy  # noqa: E402
 
 LATENCY_TARGET = 5.0  # seconds, submit -> completed, access and erasure each
 THROUGHPUT_TARGET = 100.0  # erasures completed per second
@@ -609,23 +605,7 @@ def bench(database: str, args: argparse.Namespace, body: bytes, emails: list[str
             result.server = f"SQLite {sqlite3.sqlite_version}"
             result.broker = "filesystem"
 
-        print(f"[{database}] migrating, creating the account", flush=True)
-        run_cli(["db", "upgrade"], env, "db upgrade")
-        created = run_cli(
-            ["accounts", "create", "Benchmark GmbH", "--admin", "admin@bench.example.com"],
-            env,
-            "accounts create",
-        )
-        token = json.loads(created.strip().splitlines()[-1])["api_token"]
-
-        log_path = folder / "gunicorn.log"
-        server = start_gunicorn(env, log_path)
-        cleanup.callback(stop_gunicorn, server)
-        wait_healthy(server, port, log_path)
-        api = Client(port, token, timeout=GUNICORN_TIMEOUT + 60)
-        cleanup.callback(api.close)
-        for system in SYSTEMS:
-            api.json("POST", "/api/v1/systems", system, expect=201)
+        server, api, log_path, token = serve_account(database, env, folder, port, cleanup, Client)
         print(f"[{database}] importing {len(emails):,} subjects", flush=True)
         started = time.perf_counter()
         status, raw = api.request("POST", "/api/v1/subjects/import", body, "text/csv")

@@ -297,6 +297,34 @@ def pg_server_version(server_url: str) -> str:
 # One run ----------------------------------------------------------------------------------
 
 
+def serve_account(
+    database: str, env: dict[str, str], folder: Path, port: int, cleanup, client=None
+) -> tuple[subprocess.Popen, Api, Path, str]:
+    """Migrate, create the benchmark account, start gunicorn and add SYSTEMS to the account;
+    returns the server, an API client (of class `client`, Api by default) with the admin
+    token, the server's log and the token. `cleanup` (an ExitStack) stops what it started."""
+    print(f"[{database}] migrating, creating the account", flush=True)
+    run_cli(["db", "upgrade"], env, "db upgrade")
+    created = run_cli(
+        ["accounts", "create", "Benchmark GmbH", "--admin", "admin@bench.example.com"],
+        env,
+        "accounts create",
+    )
+    token = json.loads(created.strip().splitlines()[-1])["api_token"]
+
+    log_path = folder / "gunicorn.log"
+    server = start_gunicorn(env, log_path)
+    cleanup.callback(stop_gunicorn, server)
+    wait_healthy(server, port, log_path)
+    print(f"[{database}] gunicorn on 127.0.0.1:{port}, {server_model()}", flush=True)
+
+    api = (client or Api)(port, token, timeout=GUNICORN_TIMEOUT + 60)
+    cleanup.callback(api.close)
+    for system in SYSTEMS:
+        api.json("POST", "/api/v1/systems", system, expect=201)
+    return server, api, log_path, token
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty list."""
     ordered = sorted(values)
@@ -331,25 +359,7 @@ def bench(
         else:
             result.server = f"SQLite {sqlite3.sqlite_version}"
 
-        print(f"[{database}] migrating, creating the account", flush=True)
-        run_cli(["db", "upgrade"], env, "db upgrade")
-        created = run_cli(
-            ["accounts", "create", "Benchmark GmbH", "--admin", "admin@bench.example.com"],
-            env,
-            "accounts create",
-        )
-        token = json.loads(created.strip().splitlines()[-1])["api_token"]
-
-        log_path = folder / "gunicorn.log"
-        server = start_gunicorn(env, log_path)
-        cleanup.callback(stop_gunicorn, server)
-        wait_healthy(server, port, log_path)
-        print(f"[{database}] gunicorn on 127.0.0.1:{port}, {server_model()}", flush=True)
-
-        api = Api(port, token, timeout=GUNICORN_TIMEOUT + 60)
-        cleanup.callback(api.close)
-        for system in SYSTEMS:
-            api.json("POST", "/api/v1/systems", system, expect=201)
+        server, api, log_path, _token = serve_account(database, env, folder, port, cleanup)
 
         print(
             f"[{database}] importing {len(emails):,} rows ({result.upload_mb:.1f} MB CSV)",
