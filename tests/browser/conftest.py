@@ -3,7 +3,6 @@ Chromium driven by Selenium with the system's browser and driver, never a downlo
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ class Server:
 def service(tmp_path_factory):
     """gunicorn serving an account with one admin, and a worker process delivering its mail
     into an outbox folder; both on the embedded SQLite database and filesystem broker."""
-    _browser_or_skip()  # before paying for the start-up
+    _browser_or_fail()  # before paying for the start-up
     tmp_path = tmp_path_factory.mktemp("service")
     port = helpers.free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -67,20 +66,19 @@ def service(tmp_path_factory):
         yield Server(base_url, outbox, [web_log, worker_log])
 
 
-def _browser_or_skip() -> None:
+def _browser_or_fail() -> None:
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
     if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{', '.join(missing)} missing: .ci/run installs chromium chromium-driver")
-        pytest.skip(
-            f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
+        pytest.fail(
+            f"{', '.join(missing)} missing: `make test` installs chromium and chromium-driver "
+            "(.ci/setup-system)"
         )
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Headless Chromium; its console log (driver.get_log("browser")) keeps every level."""
-    _browser_or_skip()
+    _browser_or_fail()
     with pytest.MonkeyPatch.context() as env:
         # Selenium Manager must never fetch a browser or driver: we name both.
         env.setenv("SE_OFFLINE", "true")

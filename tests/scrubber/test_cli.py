@@ -67,7 +67,7 @@ def test_stdin_is_scrubbed_to_stdout_line_by_line():
 def test_console_script_runs_the_same_cli():
     script = shutil.which("privacy-scrub", path=str(Path(sys.executable).parent))
     if script is None:
-        pytest.skip("console script not installed (pip install -e .)")
+        pytest.fail("console script not installed: `make test` runs pip install -e '.[test]'")
 
     result = subprocess.run(
         [script, "--no-ner"], input=b"card 4111111111111111\n", capture_output=True, timeout=180

@@ -22,11 +22,13 @@ MESSAGES = [
 SECRETS = ("ana.lima", "203.0.113.9", "tomasz", "4111")
 
 
-def daemon_or_skip(found, name: str):
+# Where `make test` (.ci/setup-system) unpacks Debian's rsyslog and syslog-ng.
+SYSTEM_DIR = Path(os.environ.get("PRIVACY_SYSTEM_DIR") or ROOT / ".venv" / "system")
+
+
+def daemon_or_fail(found, name: str):
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: .ci/run unpacks Debian's package")
-        pytest.skip(f"{name} not installed")
+        pytest.fail(f"{name} is missing: `make test` unpacks it (.ci/setup-system)")
     return found
 
 
@@ -46,10 +48,8 @@ def wait_for_lines(path: Path, count: int, timeout: float = 60) -> str:
 
 
 def rsyslogd() -> tuple[Path, Path] | None:
-    """(rsyslogd binary, module folder): an unpacked package (.ci/run) or the system's."""
-    unpacked = os.environ.get("PRIVACY_TEST_RSYSLOG_ROOT")
-    roots = [Path(unpacked)] if unpacked else []
-    roots.append(Path("/"))
+    """(rsyslogd binary, module folder): unpacked by `make test`, or the system's."""
+    roots = [SYSTEM_DIR / "rsyslog", Path("/")]
     for root in roots:
         binary = root / "usr/sbin/rsyslogd"
         modules = root / "usr/lib/x86_64-linux-gnu/rsyslog"
@@ -60,7 +60,7 @@ def rsyslogd() -> tuple[Path, Path] | None:
 
 @pytest.mark.integration
 def test_rsyslog_omprog_configuration_scrubs_messages(tmp_path):
-    binary, modules = daemon_or_skip(rsyslogd(), "rsyslogd")
+    binary, modules = daemon_or_fail(rsyslogd(), "rsyslogd")
     shipped = (ROOT / "docs/syslog/rsyslog-scrub.conf").read_text()
     output = tmp_path / "scrubbed.log"
     port = free_port()
@@ -100,10 +100,8 @@ def test_rsyslog_omprog_configuration_scrubs_messages(tmp_path):
 
 
 def syslog_ng() -> tuple[Path, Path, dict] | None:
-    """(syslog-ng binary, module folder, environment): unpacked (.ci/run) or the system's."""
-    unpacked = os.environ.get("PRIVACY_TEST_SYSLOG_NG_ROOT")
-    roots = [Path(unpacked)] if unpacked else []
-    roots.append(Path("/"))
+    """(syslog-ng binary, module folder, environment): unpacked by `make test`, or the system's."""
+    roots = [SYSTEM_DIR / "syslog-ng", Path("/")]
     for root in roots:
         binary = root / "usr/sbin/syslog-ng"
         modules = sorted((root / "usr/lib/syslog-ng").glob("3.*/libhttp.so"))
@@ -116,7 +114,7 @@ def syslog_ng() -> tuple[Path, Path, dict] | None:
 
 @pytest.mark.integration
 def test_syslog_ng_http_configuration_scrubs_messages_through_the_relay(tmp_path):
-    binary, modules, daemon_env = daemon_or_skip(syslog_ng(), "syslog-ng")
+    binary, modules, daemon_env = daemon_or_fail(syslog_ng(), "syslog-ng")
     input_port, relay_port, web_port = free_port(), free_port(), free_port()
     env = helpers.service_env(
         tmp_path / "instance",
