@@ -20,6 +20,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     """Config -> extensions -> blueprints -> errors -> commands; `overrides` beat the env."""
     from privacy import config
     from privacy import errors
+    from privacy import files
     from privacy import logs
     from privacy import pages
     from privacy import security
@@ -37,6 +38,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
     config.check_production(app.config)
     app.instance_path = app.config["INSTANCE_PATH"]
+    files.private_sqlite(str(app.config["SQLALCHEMY_DATABASE_URI"]))
     app.json.sort_keys = False  # fields in the order the schemas declare them
 
     logs.configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])

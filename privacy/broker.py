@@ -24,6 +24,8 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.json import dumps
 
+from privacy import files
+
 logger = logging.getLogger(__name__)
 
 # `_get`, `_size` and `_purge` take only names ending in ".<queue>.msg".
@@ -38,13 +40,19 @@ class Channel(filesystem.Channel):
         path = os.path.join(self.data_folder_out, name)
         partial = path + PARTIAL_SUFFIX
         try:
-            with open(partial, "wb") as file:
+            with files.open_private(partial) as file:
                 file.write(dumps(payload).encode())
             os.replace(partial, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.remove(partial)
             raise ChannelError(f"Cannot add file {name!r} to directory") from exc
+
+    def _queue_bind(self, exchange, routing_key, pattern, queue):
+        """kombu's, then the exchange table made private like every file of the broker."""
+        super()._queue_bind(exchange, routing_key, pattern, queue)
+        with contextlib.suppress(OSError):
+            os.chmod(self._exchange_file(exchange), 0o600)
 
     def _get(self, queue):
         """The next message of `queue`; an unreadable file is dropped, not fatal."""
@@ -60,3 +68,12 @@ class Transport(filesystem.Transport):
     """Celery's `broker_transport` for `filesystem://` URLs (privacy.config)."""
 
     Channel = Channel
+
+    # Celery's loop for transports like this one waits up to 2 s for a message and checks
+    # for a requested shutdown only between waits; shorter waits let the worker stop
+    # promptly on SIGTERM (`make run`'s Ctrl-C) instead of seconds later.
+    MAX_WAIT = 0.25
+
+    def drain_events(self, connection, timeout=None):
+        wait = self.MAX_WAIT if timeout is None else min(timeout, self.MAX_WAIT)
+        return super().drain_events(connection, timeout=wait)

@@ -8,6 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
+from privacy import files
 from privacy.scrubber.relay import Target
 
 # Every setting the service reads from the environment, with its default and meaning.
@@ -86,8 +87,10 @@ SETTINGS: list[tuple[str, str, str]] = [
     ),
     (
         "PRIVACY_BASE_URL",
-        "`http://127.0.0.1:$PORT` (required in production)",
-        "the service's public address, used in the links of e-mails",
+        "set by `make run` to `http://127.0.0.1:$PORT`; gunicorn alone: its bind address",
+        "the service's public address, the one base of every link in e-mails, callbacks, feeds "
+        "and documents; the worker and the `flask` commands that send links refuse to run "
+        "without it, and production requires an `https://` one",
     ),
     ("PRIVACY_SESSION_IDLE_MINUTES", "`30`", "a browser session ends after this much inactivity"),
     ("PRIVACY_SESSION_MAX_HOURS", "`12`", "a browser session ends this long after sign-in"),
@@ -163,6 +166,11 @@ SETTINGS: list[tuple[str, str, str]] = [
         "`4`",
         "threads per gunicorn worker (`WEB_CONCURRENCY` sets workers, default 2)",
     ),
+    (
+        "PRIVACY_GRACEFUL_SECONDS",
+        "`8`",
+        "on SIGTERM, how long gunicorn lets requests in flight finish before its workers stop",
+    ),
     ("PRIVACY_LOG_FORMAT", "`text` (`json` in production)", "`text` or `json`"),
     ("PRIVACY_LOG_LEVEL", "`INFO`", "log level of the service's own logs"),
 ]
@@ -203,7 +211,7 @@ def _embedded_secrets(instance: Path) -> dict[str, str]:
         "PRIVACY_DATA_KEYS": f"k{secrets.token_hex(3)}:{_new_key()}",
         "PRIVACY_INDEX_KEY": _new_key(),
     }
-    instance.mkdir(parents=True, exist_ok=True)
+    files.private_dirs(instance)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -223,7 +231,7 @@ def _embedded_backup_keys(instance: Path) -> str:
     key ring. Keep a copy elsewhere: without it no backup can be restored."""
     path = instance / "backup-keys"
     if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
+        files.private_dirs(instance)
         tmp = instance / f"backup-keys.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -373,10 +381,9 @@ def load(root: Path) -> dict:
         "SCRUB_RELAY_URL": relay_url,
         "LOG_FORMAT": os.environ.get("PRIVACY_LOG_FORMAT") or ("json" if production else "text"),
         "LOG_LEVEL": (os.environ.get("PRIVACY_LOG_LEVEL") or "INFO").upper(),
-        "BASE_URL": (
-            os.environ.get("PRIVACY_BASE_URL")
-            or f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
-        ).rstrip("/"),
+        # No default from this process's PORT: honcho gives the worker another one, and a
+        # `flask` command has none. privacy.links says which setting to give when it is unset.
+        "BASE_URL": (os.environ.get("PRIVACY_BASE_URL") or "").rstrip("/") or None,
         "SESSION_IDLE_MINUTES": _env_int("PRIVACY_SESSION_IDLE_MINUTES", 30),
         "SESSION_MAX_HOURS": _env_int("PRIVACY_SESSION_MAX_HOURS", 12),
         "SIGNIN_LINK_MINUTES": _env_int("PRIVACY_SIGNIN_LINK_MINUTES", 15),

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from privacy import files
+
 logger = logging.getLogger(__name__)
 
 COPY_CHUNK = 1024 * 1024
@@ -129,16 +131,7 @@ class FileStorage(Storage):
         return self.root.joinpath(*validate_key(key).split("/"))
 
     def _make_dirs(self, directory: Path) -> None:
-        # Path.mkdir(parents=True) ignores `mode` for the parents; create each level ourselves.
-        missing = []
-        while not directory.is_dir():
-            missing.append(directory)
-            if directory.parent == directory:
-                break
-            directory = directory.parent
-        for folder in reversed(missing):
-            with contextlib.suppress(FileExistsError):
-                folder.mkdir(mode=0o700)
+        files.private_dirs(directory)
 
     def _temp_file(self, folder: Path) -> tuple[int, str]:
         # mkstemp creates the file 0600; same folder so os.replace is an atomic rename.

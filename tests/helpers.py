@@ -34,6 +34,8 @@ def service_env(instance: Path, **extra: str) -> dict[str, str]:
             "PRIVACY_DATA_KEYS": TEST_DATA_KEYS,
             "PRIVACY_INDEX_KEY": TEST_INDEX_KEY,
             "PRIVACY_SECRET_KEY": "test-secret",
+            # Where links point; tests that follow them pass the address they serve on.
+            "PRIVACY_BASE_URL": "http://privacy.test",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -18,6 +18,7 @@ from flask import request
 from flask import session as cookie
 from joserfc.errors import JoseError
 
+from privacy import links
 from privacy.auth.pages import complete_sign_in
 from privacy.auth.permissions import public
 from privacy.pages import render_page
@@ -129,7 +130,7 @@ def client():
 
 def redirect_uri() -> str:
     """The callback registered at the provider: from BASE_URL, never from the request's Host."""
-    return current_app.config["BASE_URL"].rstrip("/") + CALLBACK_PATH
+    return links.external(CALLBACK_PATH)
 
 
 def _discover(google) -> None:

@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
+from privacy import files
 from privacy import storage
 from privacy.audit import services as audit
 from privacy.backups import stream
@@ -538,9 +539,9 @@ def _restore_data(store, manifest: Manifest, target: str, *, force: bool, progre
 def _load(plain: Iterator[bytes], target: str, kind: str, force: bool, folder: Path) -> None:
     if kind == "sqlite":
         path = Path(make_url(target).database)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.private_dirs(path.parent)
         partial = folder / "restored.sqlite3"
-        with partial.open("wb") as out:
+        with files.open_private(partial) as out:
             for chunk in plain:
                 out.write(chunk)
         for suffix in ("-wal", "-shm"):

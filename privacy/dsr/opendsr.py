@@ -25,6 +25,8 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from privacy import jobs
+from privacy import links
+from privacy import outbound
 from privacy.auth.permissions import public
 from privacy.auth.permissions import requires
 from privacy.database import utcnow
@@ -131,7 +133,7 @@ def spec_error(error: HTTPException):
 @bp.get("/discovery")
 @public
 def discovery():
-    base = current_app.config["BASE_URL"]
+    base = links.base_url()
     return signed(
         {
             "api_version": API_VERSION,
@@ -251,15 +253,13 @@ def _parse(raw: bytes) -> dict:
 def _callback_ok(url) -> bool:
     if not isinstance(url, str) or len(url) > 2000:
         return False
-    from privacy.dsr import callbacks
-
     try:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return False
     allowed = ("https",) if current_app.config.get("PRODUCTION") else ("https", "http")
-    return parts.scheme in allowed and bool(host) and not callbacks.refused_url(url)
+    return parts.scheme in allowed and bool(host) and not outbound.refused_url(url)
 
 
 def _created(dsr: DataSubjectRequest, raw: bytes) -> dict:

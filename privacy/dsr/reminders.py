@@ -12,13 +12,13 @@ from datetime import time
 from datetime import timedelta
 
 from celery import shared_task
-from flask import current_app
 from flask import render_template
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
+from privacy import links
 from privacy import mail
 from privacy.accounts.models import Account
 from privacy.accounts.models import Member
@@ -184,7 +184,7 @@ def remind_account(account: Account, *, now: datetime | None = None) -> int:
         overdue=overdue,
         now=now,
         days=DUE_SOON_DAYS,
-        url=current_app.config["BASE_URL"].rstrip("/") + "/requests",
+        url=links.external("/requests"),
     )
     subject = (
         f"{account.name}: {overdue} overdue, {len(requests) - overdue} due within "

@@ -11,6 +11,7 @@ from flask import Response
 from flask import current_app
 from sqlalchemy import select
 
+from privacy import links
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
 from privacy.auth.permissions import public
@@ -51,7 +52,7 @@ def issue_link(request: DataSubjectRequest) -> str:
 
 
 def url_for_secret(secret: str) -> str:
-    return f"{current_app.config['BASE_URL']}{PATH}{secret}"
+    return links.external(f"{PATH}{secret}")
 
 
 def url_of(request: DataSubjectRequest) -> str | None:

@@ -116,7 +116,7 @@ def _load(config) -> Signer:
         folder = Path(config["INSTANCE_PATH"]) / "opendsr"
         key_file, cert_file = folder / "processor.key", folder / "processor.crt"
         if not key_file.exists():
-            _generate(folder, urlsplit(config["BASE_URL"]).hostname or "localhost")
+            _generate(folder, urlsplit(config.get("BASE_URL") or "").hostname or "localhost")
     try:
         key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
         certificate = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())

@@ -14,12 +14,12 @@ from datetime import datetime
 from datetime import timedelta
 
 from celery import shared_task
-from flask import current_app
 from flask import render_template
 from sqlalchemy import select
 from sqlalchemy import update
 
 from privacy import jobs
+from privacy import links
 from privacy import mail
 from privacy.accounts.models import Account
 from privacy.crypto import token_hash
@@ -78,7 +78,7 @@ def submit(
         account=account,
         request=request,
         wanted=KIND_LABELS[kind],
-        link=f"{current_app.config['BASE_URL']}{LINK_PATH}{secret}",
+        link=links.external(f"{LINK_PATH}{secret}"),
         hours=LINK_HOURS,
     )
     mail.send_after_commit(email, f"Confirm your privacy request to {account.name}", text)

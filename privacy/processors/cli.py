@@ -9,6 +9,7 @@ import click
 from sqlalchemy import func
 from sqlalchemy import select
 
+from privacy import links
 from privacy.database import begin_write
 from privacy.errors import AppError
 from privacy.extensions import db
@@ -135,6 +136,10 @@ def _seed_one(example: dict) -> dict:
 @processors.command("seed")
 def seed():
     """Load the platform's own sub-processors as example data (idempotent); JSON lines."""
+    try:
+        links.base_url()  # the notices mailed to every account's admins link to the service
+    except links.MissingBaseURL as exc:
+        raise click.ClickException(str(exc)) from None
     created = 0
     for example in EXAMPLES:
         try:

@@ -13,7 +13,6 @@ from xml.etree import ElementTree as ET  # noqa: S405 - we build XML, never pars
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import g
 from flask import redirect
 from flask import request
@@ -21,6 +20,7 @@ from flask import url_for
 from markupsafe import Markup
 from sqlalchemy import select
 
+from privacy import links
 from privacy.auth.permissions import page
 from privacy.auth.permissions import public
 from privacy.errors import AppError
@@ -255,7 +255,7 @@ def feed_xml(versions: list[ListVersion], base_url: str) -> bytes:
 def feed():
     """The Atom feed of list versions, newest first, each with its notice."""
     versions = list(db.session.scalars(select(ListVersion).order_by(ListVersion.number.desc())))
-    base_url = current_app.config["BASE_URL"].rstrip("/")
+    base_url = links.base_url()
     response = Response(feed_xml(versions, base_url), mimetype=ATOM_TYPE)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -7,11 +7,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from flask import current_app
 from flask import render_template
 from sqlalchemy import func
 from sqlalchemy import select
 
+from privacy import links
 from privacy import mail
 from privacy.accounts.models import Account
 from privacy.accounts.models import Member
@@ -45,7 +45,7 @@ def announce(version: ListVersion) -> int:
             account=account,
             version=version,
             notice=version.notice,
-            base_url=current_app.config["BASE_URL"],
+            base_url=links.base_url(),
         )
         name = version.notice["subprocessor"]["legal_name"]
         subject = f"Sub-processor change notice {version.number}: {name}"
