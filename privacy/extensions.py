@@ -3,11 +3,13 @@ create_app."""
 
 from __future__ import annotations
 
-import os
+import json
 import random
 
+import flask_smorest
 from celery import Celery
 from celery import Task
+from celery.exceptions import Retry
 from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -18,8 +20,13 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
+from webargs.core import missing
+from webargs.core import parse_json
+from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import is_json_request
 
 from privacy import errors
+from privacy import files
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,6 +46,43 @@ class PrivacyApi(Api):
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
+
+
+class JsonBodyParser(FlaskParser):
+    """webargs' parser, with clear answers to the two commonest mistakes with a JSON body.
+
+    A body sent without `Content-Type: application/json` (curl's -d sends a form type) is
+    415 naming the type, not 422 "missing field" for fields that were sent; a body that is
+    not JSON is 400 saying where it breaks. Neither repeats the body.
+    """
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            if req.get_data(cache=True):
+                raise errors.UnsupportedMediaType(
+                    f"Send the body as JSON with Content-Type: application/json "
+                    f"(it came as {req.mimetype or 'no type'})."
+                )
+            return missing
+        return parse_json(req.get_data(cache=True))
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        if isinstance(error, json.JSONDecodeError):
+            where = f"line {error.lineno}, column {error.colno} (character {error.pos})"
+            raise errors.BadRequest(
+                f"The body is not valid JSON: {error.msg} at {where}.",
+                errors={"json": [f"{error.msg} at {where}"]},
+            )
+        raise errors.BadRequest(
+            "The body is not valid JSON: it is not UTF-8 text.",
+            errors={"json": ["not UTF-8 text"]},
+        )
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The API's blueprints: flask-smorest's, with JsonBodyParser for their arguments."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
 
 
 db = SQLAlchemy(model_class=Base)
@@ -69,14 +113,20 @@ def celery_init_app(app: Flask) -> Celery:
                         raise
                     # SQLite (WAL) fails at once a transaction that read, then writes after
                     # another connection committed: run the task again on a fresh snapshot.
+                    # A busy database is not a failed try, so the run keeps its retry count
+                    # (Task.retry would add one, and use up a task's max_retries).
                     db.session.rollback()
                     pause = random.uniform(0.1, 1.0)  # noqa: S311 - jitter, not a secret
-                    raise self.retry(exc=exc, countdown=pause) from None
+                    again = self.signature_from_request(
+                        countdown=pause, retries=self.request.retries
+                    )
+                    again.apply_async()
+                    raise Retry(exc=exc, when=pause) from None
 
     options = app.config["CELERY"].get("broker_transport_options") or {}
     for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
-            os.makedirs(options[key], exist_ok=True)
+            files.private_dirs(options[key])
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])

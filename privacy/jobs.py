@@ -30,7 +30,6 @@ def _enqueue(session) -> None:
         try:
             task.delay(*args)
         except Exception as exc:  # the commit stands; a failed enqueue must not undo the answer
-            # (With task_always_eager, as in tests, this also catches the task's own failure.)
             logger.error("task %s could not be queued: %s", task.name, type(exc).__name__)
 
 

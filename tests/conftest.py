@@ -24,6 +24,7 @@ from privacy import create_app  # noqa: E402
 from privacy.accounts import services as accounts  # noqa: E402
 from privacy.extensions import db  # noqa: E402
 from privacy.extensions import limiter  # noqa: E402
+from tests.queue import JobQueue  # noqa: E402
 
 TEST_DATA_KEYS = "t1:" + base64.b64encode(b"\x01" * 32).decode()
 TEST_INDEX_KEY = base64.b64encode(b"\x02" * 32).decode()
@@ -41,16 +42,13 @@ def app_config(**extra) -> dict:
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url(),
         "SECRET_KEY": "test-secret",
+        "BASE_URL": "http://127.0.0.1:8000",
         "DATA_KEYS": TEST_DATA_KEYS,
         "INDEX_KEY": TEST_INDEX_KEY,
         "STORAGE_URL": f"file://{_SESSION_DIR / 'storage'}",
         "OUTBOX_PATH": str(_SESSION_DIR / "outbox"),
-        "CELERY": {
-            "broker_url": "memory://",
-            "task_always_eager": True,
-            "task_eager_propagates": True,
-            "task_ignore_result": True,
-        },
+        # Never eager: tasks run when a test runs them (tests/queue.py), or in a real worker.
+        "CELERY": {"broker_url": "memory://", "task_ignore_result": True},
     }
     config.update(extra)
     return config
@@ -95,6 +93,60 @@ def _truncate_all() -> None:
         for table in tables:
             db.session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - table names are ours
     db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def queue(request, monkeypatch) -> JobQueue:
+    """What the code under test enqueued (nothing runs until the test runs it)."""
+    from celery.app.task import Task
+
+    if "app" in request.fixturenames or request.node.get_closest_marker("db"):
+        celery = request.getfixturevalue("app").extensions["celery"]
+    else:
+        celery = None
+    jobs = JobQueue(celery)
+
+    def apply_async(task, args=None, kwargs=None, **options):
+        return jobs.record(task, args, kwargs, **options)
+
+    monkeypatch.setattr(Task, "apply_async", apply_async)
+    return jobs
+
+
+class Outbox:
+    """The outbox folder as the worker fills it: reading it first runs the mail jobs queued
+    so far (mail.send_queued), as the worker would have by then."""
+
+    def __init__(self, folder: Path, queue: JobQueue) -> None:
+        self.folder = folder
+        self.queue = queue
+
+    def deliver(self) -> None:
+        self.queue.run("mail.send_queued")
+
+    def messages(self) -> list:
+        from email import policy
+        from email.parser import BytesParser
+
+        self.deliver()
+        parser = BytesParser(policy=policy.default)
+        return [parser.parsebytes(p.read_bytes()) for p in sorted(self.folder.glob("*.eml"))]
+
+    def exists(self) -> bool:
+        self.deliver()
+        return self.folder.exists()
+
+    def glob(self, pattern: str):
+        self.deliver()
+        return self.folder.glob(pattern)
+
+
+@pytest.fixture
+def outbox(app, queue, monkeypatch, tmp_path) -> Outbox:
+    folder = tmp_path / "outbox"
+    monkeypatch.setitem(app.config, "OUTBOX_PATH", str(folder))
+    monkeypatch.setitem(app.config, "SMTP_URL", None)
+    return Outbox(folder, queue)
 
 
 @pytest.fixture

@@ -44,16 +44,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def outbox(app, monkeypatch, tmp_path) -> Path:
-    folder = tmp_path / "outbox"
-    monkeypatch.setitem(app.config, "OUTBOX_PATH", str(folder))
-    monkeypatch.setitem(app.config, "SMTP_URL", None)
+def outbox(outbox, app, monkeypatch):
     monkeypatch.setitem(app.config, "MAIL_FROM", SENDER)
-    return folder
+    return outbox
 
 
-def outbox_messages(folder: Path) -> list[EmailMessage]:
-    return [parse(path.read_bytes()) for path in sorted(folder.glob("*.eml"))]
+def outbox_messages(outbox) -> list[EmailMessage]:
+    return outbox.messages()
 
 
 # --- outbox ---------------------------------------------------------------------------------
@@ -68,7 +65,7 @@ def test_outbox_message_parses_back_with_headers_body_and_attachment(outbox):
         attachments=[("auskunft.pdf", b"%PDF-1.7 fake", "application/pdf")],
     )
 
-    files = list(outbox.iterdir())
+    files = list(outbox.glob("*"))
     assert len(files) == 1
     assert OUTBOX_NAME.match(files[0].name)
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
@@ -413,10 +410,11 @@ def test_send_task_is_registered_with_retry_policy(app):
     assert ConnectionError in task.autoretry_for
 
 
-def test_send_task_writes_to_the_outbox(app, outbox):
+def test_send_task_writes_to_the_outbox(app, outbox, queue):
     task = app.extensions["celery"].tasks["mail.send"]
 
     task.delay(["zoe@example.com"], "Queued", "text body", "<p>html body</p>")
+    queue.run("mail.send")
 
     [message] = outbox_messages(outbox)
     assert message["Subject"] == "Queued"
@@ -424,7 +422,7 @@ def test_send_task_writes_to_the_outbox(app, outbox):
 
 
 @pytest.mark.integration
-def test_send_task_retries_a_dropped_connection(app, smtp_server, smtp_config, monkeypatch):
+def test_send_task_retries_a_dropped_connection(app, smtp_server, smtp_config, monkeypatch, queue):
     handler = Collector()
     port = smtp_server(handler)
     smtp_config(f"smtp://127.0.0.1:{port}")
@@ -439,25 +437,79 @@ def test_send_task_retries_a_dropped_connection(app, smtp_server, smtp_config, m
 
     monkeypatch.setattr(mail, "_deliver_smtp", flaky_deliver)
 
-    # throw=False: with task_eager_propagates an eager retry would surface as celery's Retry.
-    task = app.extensions["celery"].tasks["mail.send"]
-    result = task.apply(("a@example.com", "retried", "body"), throw=False)
+    app.extensions["celery"].tasks["mail.send"].delay("a@example.com", "retried", "body")
+    first, second = queue.run("mail.send")
 
-    assert result.successful()
+    assert first.retried and queue.ran[1].job.retries == 1
+    assert second.result.startswith("<")  # the Message-ID
     assert len(attempts) == 2
     assert len(handler.envelopes) == 1
 
 
 @pytest.mark.integration
-def test_send_task_does_not_retry_a_refused_recipient(app, smtp_server, smtp_config):
+def test_send_task_does_not_retry_a_refused_recipient(app, smtp_server, smtp_config, queue):
     handler = Collector(refuse="gone@example.com")
     port = smtp_server(handler)
     smtp_config(f"smtp://127.0.0.1:{port}")
 
-    task = app.extensions["celery"].tasks["mail.send"]
-    result = task.apply(("gone@example.com", "s", "body"), throw=False)
+    app.extensions["celery"].tasks["mail.send"].delay("gone@example.com", "s", "body")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        queue.run("mail.send")
 
-    assert result.failed()
-    assert isinstance(result.result, smtplib.SMTPRecipientsRefused)
+    assert queue.jobs == []  # no retry queued
     assert handler.rcpt_attempts == 1
     assert handler.envelopes == []
+
+
+# --- links stay whole in the raw message ------------------------------------------------
+
+LONG_LINK = "http://127.0.0.1:8123/privacy-request/verify/" + "Ab3_-" * 12
+
+
+def test_a_long_link_stays_whole_in_the_raw_outbox_file(outbox):
+    mail.send("zoe@example.com", "Bestätigen", f"Hallo Zoë,\n{LONG_LINK}\n", f"<a>{LONG_LINK}</a>")
+    ascii_only = "Confirm"
+    mail.send("zoe@example.com", ascii_only, f"Hello,\n{LONG_LINK}\n")
+
+    raws = [path.read_bytes() for path in sorted(outbox.glob("*.eml"))]
+    assert len(raws) == 2
+    for raw in raws:
+        assert LONG_LINK.encode() in raw  # no soft line break, no =3D
+        assert b"quoted-printable" not in raw
+    assert b"Content-Transfer-Encoding: 8bit" in raws[0]
+    assert b"Content-Transfer-Encoding: 7bit" in raws[1]
+    assert outbox_messages(outbox)[0].get_body(("plain",)).get_content().startswith("Hallo Zoë")
+
+
+def test_a_line_beyond_the_rfc_limit_is_quoted_printable(outbox):
+    mail.send("zoe@example.com", "Long", "x" * 1200 + "\n")
+
+    (path,) = outbox.glob("*.eml")
+    assert b"quoted-printable" in path.read_bytes()
+    assert outbox_messages(outbox)[0].get_content() == "x" * 1200 + "\n"
+
+
+class No8BitMime(Collector):
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        return [line for line in responses if "8BITMIME" not in line]
+
+
+@pytest.mark.integration
+def test_8bit_mail_is_announced_to_smtp_and_recoded_for_servers_without_8bitmime(
+    smtp_server, smtp_config
+):
+    modern, old = Collector(), No8BitMime()
+    text = f"Hallo Zoë,\n{LONG_LINK}\n"
+    smtp_config(f"smtp://127.0.0.1:{smtp_server(modern)}")
+    mail.send("zoe@example.com", "Hallo", text)
+    smtp_config(f"smtp://127.0.0.1:{smtp_server(old)}")
+    mail.send("zoe@example.com", "Hallo", text)
+
+    (sent,) = modern.envelopes
+    assert "BODY=8BITMIME" in sent.mail_options
+    assert LONG_LINK.encode() in sent.original_content
+    (recoded,) = old.envelopes
+    assert "BODY=8BITMIME" not in recoded.mail_options
+    assert b"quoted-printable" in recoded.original_content
+    assert parse(recoded.original_content).get_content().replace("\r\n", "\n") == text

@@ -4,9 +4,9 @@ secret, and the signed POST of every list version announced to the account.
 Each delivery carries `X-Privacy-Timestamp` (Unix seconds) and `X-Privacy-Signature:
 sha256=<hex>`, the HMAC-SHA256 with the account's secret over `<timestamp>.<raw body>`, so a
 receiver can refuse an old or replayed body. The secret is shown once (when set or rotated)
-and stored encrypted with the data keys. Delivery reuses the hardened HTTP client of the
-OpenDSR callbacks (no redirects, timeouts, no proxy variables, public addresses only in
-production) and its retry schedule; the state of each delivery is kept on the Notice row.
+and stored encrypted with the data keys. Delivery goes through privacy.outbound like the OpenDSR
+callbacks (no redirects, timeouts, no proxy variables, public addresses only in production,
+tries counted on the Notice row, which keeps the state of each delivery).
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-import requests
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from cryptography.exceptions import InvalidTag
 from flask import current_app
 
 from privacy import jobs
+from privacy import outbound
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
 from privacy.crypto import KeyRingError
 from privacy.database import for_account
 from privacy.database import utcnow
-from privacy.dsr import callbacks
 from privacy.errors import NotFound
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
@@ -44,7 +42,6 @@ SIGNATURE_HEADER = "X-Privacy-Signature"
 TIMESTAMP_HEADER = "X-Privacy-Timestamp"
 EVENT = "subprocessors.list_changed"
 USER_AGENT = "privacy-subprocessor-webhooks/1"
-MAX_RETRIES = callbacks.MAX_RETRIES
 MAX_URL = 2000
 # Notice.webhook_state: None when the account had no webhook when the notice went out.
 PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
@@ -95,7 +92,7 @@ def check_url(url) -> str:
             message = f"An absolute {' or '.join(allowed)} URL."
         elif parts.username is not None or parts.password is not None:
             message = "No credentials in the URL: deliveries are signed with the secret."
-        elif callbacks.refused_url(url):
+        elif outbound.refused_url(url):
             message = "The host must be a public address."
     if message:
         raise ValidationFailed(errors={"url": [message]})
@@ -234,62 +231,54 @@ def _signing_secret(account: Account, webhook: Webhook) -> str:
 @shared_task(
     name="processors.deliver_webhook",
     bind=True,
-    max_retries=MAX_RETRIES,
+    max_retries=None,  # the tries are counted on the notice (outbound.MAX_ATTEMPTS)
     acks_late=True,
     soft_time_limit=60,  # bounds a receiver that trickles its headers (prefork pools)
     time_limit=90,
 )
 def deliver_webhook(self, notice_id: int) -> str:
-    """POST one notice to the account's webhook unless it is no longer pending (a delivered
-    one is never sent again). Every try counts in `webhook_attempts`; a failure records the
-    status code or the error's class only, and retries after CALLBACK_RETRY_BASE_SECONDS *
-    2**n; after MAX_RETRIES retries, or at once when production refuses the URL or the
-    secret cannot be decrypted, the state is "failed". A webhook removed meanwhile makes it
-    "cancelled"."""
-    notice = db.session.get(Notice, notice_id)
-    if notice is None:
-        return "gone"
-    if notice.webhook_state != PENDING:
-        return notice.webhook_state or "none"
-    account = db.session.get(Account, notice.account_id)
-    webhook = get(account)
-    if webhook is None:
-        notice.webhook_state = CANCELLED
-        db.session.commit()
-        return CANCELLED
-    body = json.dumps(body_for(notice.list_version), ensure_ascii=False).encode()
-    notice.webhook_attempts += 1
-    try:
-        # A fresh timestamp on every try: receivers may refuse old ones.
-        callbacks._post(webhook.url, body, headers(_signing_secret(account, webhook), body))
-    except SecretUnreadable as exc:
-        error, final = str(exc), True
-    except (callbacks.CallbackFailed, callbacks.RefusedDestination) as exc:
-        error, final = str(exc), isinstance(exc, callbacks.RefusedDestination)
-        if final:
-            error = f"refused: {error}"
-    except (requests.RequestException, SoftTimeLimitExceeded) as exc:
-        error, final = type(exc).__name__, False
-    else:
-        notice.webhook_state = DELIVERED
-        notice.webhook_error = None
-        db.session.commit()
-        return DELIVERED
+    """POST one try of a notice to the account's webhook unless it is no longer pending (a
+    delivered one is never sent again); see privacy.outbound.deliver for how tries are
+    counted, retried and recorded. A failure keeps only the status code or the error's
+    class; a secret that cannot be decrypted fails at once, and a webhook removed meanwhile
+    makes it "cancelled"."""
 
-    notice.webhook_error = error[:200]
-    final = final or self.request.retries >= self.max_retries
-    if final:
-        notice.webhook_state = FAILED
-    db.session.commit()
-    logger.warning(
-        "webhook for notice %s (account %s) failed (%s, attempt %s%s)",
-        notice.id,
-        account.public_id,
-        notice.webhook_error,
-        notice.webhook_attempts,
-        ", giving up" if final else "",
-    )
-    if final:
-        return FAILED
-    base = current_app.config.get("CALLBACK_RETRY_BASE_SECONDS", 2)
-    raise self.retry(countdown=base * 2**self.request.retries)
+    def claim() -> outbound.Outgoing | str:
+        notice = db.session.get(Notice, notice_id)
+        if notice is None:
+            return "gone"
+        if notice.webhook_state != PENDING:
+            return notice.webhook_state or "none"
+        account = db.session.get(Account, notice.account_id)
+        webhook = get(account)
+        if webhook is None:
+            notice.webhook_state = CANCELLED
+            return CANCELLED
+        notice.webhook_attempts += 1
+        body = json.dumps(body_for(notice.list_version), ensure_ascii=False).encode()
+        try:
+            # A fresh timestamp on every try: receivers may refuse old ones.
+            signed = headers(_signing_secret(account, webhook), body)
+        except SecretUnreadable as exc:
+            _record_on(notice, outbound.Outcome(notice.webhook_attempts, False, str(exc), True))
+            return FAILED
+        return outbound.Outgoing(webhook.url, body, signed, notice.webhook_attempts)
+
+    def record(outcome: outbound.Outcome) -> None:
+        _record_on(db.session.get(Notice, notice_id), outcome)
+
+    return outbound.deliver(self, claim=claim, record=record)
+
+
+def _record_on(notice: Notice, outcome: outbound.Outcome) -> None:
+    notice.webhook_state = outcome.state
+    notice.webhook_error = outcome.error
+    if not outcome.delivered:
+        logger.warning(
+            "webhook for notice %s (account id %s) failed (%s, attempt %s%s)",
+            notice.id,
+            notice.account_id,
+            outcome.error,
+            outcome.attempt,
+            ", giving up" if outcome.final else "",
+        )

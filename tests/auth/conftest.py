@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from email import policy
 from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -79,17 +78,9 @@ def new_browser(app):
     return lambda: Browser(app)
 
 
-@pytest.fixture
-def outbox(app, monkeypatch, tmp_path) -> Path:
-    folder = tmp_path / "outbox"
-    monkeypatch.setitem(app.config, "OUTBOX_PATH", str(folder))
-    monkeypatch.setitem(app.config, "SMTP_URL", None)
-    return folder
-
-
-def messages(folder: Path):
-    parser = BytesParser(policy=policy.default)
-    return [parser.parsebytes(p.read_bytes()) for p in sorted(folder.glob("*.eml"))]
+def messages(outbox):
+    """The messages in the outbox (tests.conftest.Outbox), once the queued mail is sent."""
+    return outbox.messages()
 
 
 def links_in(message) -> list[str]:
@@ -97,23 +88,25 @@ def links_in(message) -> list[str]:
 
 
 class Mailbox:
-    """aiosmtpd on loopback, keeping what it is sent."""
+    """aiosmtpd on loopback, keeping what it is sent (reading it runs the queued mail)."""
 
-    def __init__(self) -> None:
+    def __init__(self, queue) -> None:
         self.envelopes = []
+        self.queue = queue
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.envelopes.append(envelope)
         return "250 OK"
 
     def messages(self):
+        self.queue.run("mail.send_queued")
         parser = BytesParser(policy=policy.default)
         return [parser.parsebytes(e.content) for e in self.envelopes]
 
 
 @pytest.fixture
-def smtp(app, monkeypatch):
-    mailbox = Mailbox()
+def smtp(app, queue, monkeypatch):
+    mailbox = Mailbox(queue)
     port = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()

@@ -161,7 +161,9 @@ def test_the_lifecycle_rules_purge_after_90_days(embedded, monkeypatch):
 # -- restore and the promise -------------------------------------------------------------
 
 
-def test_erased_subjects_never_come_back_but_ordinary_deletions_do(embedded, client_for, tmp_path):
+def test_erased_subjects_never_come_back_but_ordinary_deletions_do(
+    embedded, client_for, tmp_path, queue
+):
     tenant = make_tenant()
     add_subject(tenant.account, "Erik Erased", "erik@example.se")
     kept = add_subject(tenant.account, "Karin Kept", "karin@example.se")
@@ -176,6 +178,7 @@ def test_erased_subjects_never_come_back_but_ordinary_deletions_do(embedded, cli
         "subject_identities": [{"identity_type": "email", "identity_value": "erik@example.se"}],
     }
     assert client.post("/opendsr/v1/requests", json=body, headers=tenant.headers).status_code == 201
+    queue.run()  # the worker erases
     inventory.delete_subject(tenant.account, kept, actor="t")
     db.session.commit()
 
@@ -232,7 +235,7 @@ def test_a_tampered_backup_fails_its_checksum(embedded, tmp_path):
         services.restore(run.key, target=f"sqlite:///{tmp_path / 'r.sqlite3'}")
 
 
-def test_a_drill_restores_checks_and_reports(embedded, client_for):
+def test_a_drill_restores_checks_and_reports(embedded, client_for, queue):
     tenant = make_tenant()
     add_subject(tenant.account, "Erik Erased", "erik@example.se")
     services.run_backup()
@@ -245,6 +248,7 @@ def test_a_drill_restores_checks_and_reports(embedded, client_for):
         "subject_identities": [{"identity_type": "email", "identity_value": "erik@example.se"}],
     }
     client.post("/opendsr/v1/requests", json=body, headers=tenant.headers)
+    queue.run()
 
     report = services.drill()
 

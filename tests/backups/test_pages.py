@@ -15,7 +15,6 @@ from privacy.support import services as support
 from tests.auth.conftest import browser  # noqa: F401 - fixture
 from tests.auth.conftest import links_in
 from tests.auth.conftest import messages
-from tests.auth.conftest import outbox  # noqa: F401 - fixture
 
 OPS = "olga@platform.example"
 

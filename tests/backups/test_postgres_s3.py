@@ -165,7 +165,8 @@ def add_subject(account, name: str, email: str):
     return subject
 
 
-def erase_by_request(app, tenant, email: str) -> None:
+def erase_by_request(app, tenant, email: str, queue) -> None:
+    """An OpenDSR erasure, worked by the worker (the test's queue)."""
     body = {
         "regulation": "gdpr",
         "subject_request_id": str(uuid.uuid4()),
@@ -175,6 +176,7 @@ def erase_by_request(app, tenant, email: str) -> None:
     }
     response = app.test_client().post("/opendsr/v1/requests", json=body, headers=tenant.headers)
     assert response.status_code == 201, response.get_json()
+    queue.run()
 
 
 def scalar(url: str, sql: str):
@@ -294,7 +296,7 @@ def test_a_backup_that_dies_midway_leaves_nothing_in_s3(live, s3, monkeypatch):
 # -- restore and the promise -------------------------------------------------------------
 
 
-def test_erased_subjects_never_come_back_but_ordinary_deletions_do(live, new_database):
+def test_erased_subjects_never_come_back_but_ordinary_deletions_do(live, new_database, queue):
     tenant = make_tenant()
     add_subject(tenant.account, "Erik Erased", "erik@example.se")
     karin = add_subject(tenant.account, "Karin Kept", "karin@example.se")
@@ -302,7 +304,7 @@ def test_erased_subjects_never_come_back_but_ordinary_deletions_do(live, new_dat
     run = services.run_backup()
     assert run.status == "succeeded", run.reason
 
-    erase_by_request(live, tenant, "erik@example.se")
+    erase_by_request(live, tenant, "erik@example.se", queue)
     inventory.delete_subject(tenant.account, karin, actor="t")
     db.session.commit()
     assert scalar(live.config["SQLALCHEMY_DATABASE_URI"], "SELECT count(*) FROM subjects") == 1
@@ -342,12 +344,14 @@ def test_restore_refuses_a_non_empty_target_unless_forced(live, new_database):
     ]
 
 
-def test_a_drill_on_postgresql_passes_in_a_scratch_database_it_drops(live, pg_server, monkeypatch):
+def test_a_drill_on_postgresql_passes_in_a_scratch_database_it_drops(
+    live, pg_server, monkeypatch, queue
+):
     tenant = make_tenant()
     add_subject(tenant.account, "Erik Erased", "erik@example.se")
     add_subject(tenant.account, "Karin Kept", "karin@example.se")
     assert services.run_backup().status == "succeeded"
-    erase_by_request(live, tenant, "erik@example.se")
+    erase_by_request(live, tenant, "erik@example.se", queue)
     scratch_names = []
     real_scratch = services._scratch
 

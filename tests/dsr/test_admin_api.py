@@ -15,11 +15,9 @@ from privacy.dsr import tasks
 from privacy.dsr.models import CallbackDelivery
 from privacy.extensions import db
 from privacy.inventory import services as inventory
-from tests.auth import conftest as auth_fixtures
 from tests.auth.conftest import messages
 
 # The sign-in tests' browsers and mail outbox, as fixtures of this module.
-outbox = auth_fixtures.outbox
 
 EMAIL = "ana.lima@example.org"
 
@@ -376,13 +374,14 @@ def test_an_unknown_exception_point_is_422(client, tenant, point):
 # -- Art. 19 instructions -----------------------------------------------------------------
 
 
-def test_an_instruction_is_confirmed_once(client, tenant):
+def test_an_instruction_is_confirmed_once(client, tenant, queue):
     crm = inventory.create_system(tenant.account, name="CRM", kind="crm", region="eu", actor="t")
     inventory.create_subject(
         tenant.account, name="Ana Lima", email=EMAIL, systems=[crm.public_id], actor="t"
     )
     db.session.commit()
     request_id = opendsr(client, tenant, kind="erasure")
+    queue.run()
     detail = client.get(f"/api/v1/requests/{request_id}", headers=tenant.headers).json
     assert detail["status"] == "completed"
     (instruction,) = detail["instructions"]

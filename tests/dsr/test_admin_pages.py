@@ -23,7 +23,6 @@ from tests.auth.test_signin import sign_in
 # The sign-in tests' browsers and mail outbox, as fixtures of this module.
 browser = auth_fixtures.browser
 new_browser = auth_fixtures.new_browser
-outbox = auth_fixtures.outbox
 
 REQUESTER = "ana.lima@example.org"
 MEMBER = "mia@acme.example"

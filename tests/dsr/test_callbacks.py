@@ -16,16 +16,15 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 import requests
-from celery.app.task import Task
 
-from privacy.dsr import callbacks
+from privacy import outbound
 from privacy.dsr import services
 from privacy.dsr import signing
-from privacy.dsr import tasks
 from privacy.dsr.models import CallbackDelivery
 from privacy.extensions import db
 from privacy.inventory import services as inventory
 from tests import helpers
+from tests.queue import Job
 
 EMAIL = "ana.lima@example.org"
 SECRET_IN_ANSWER = "receiver-secret-7f3a"
@@ -110,25 +109,11 @@ def receiver():
     server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(app, monkeypatch):
-    """Retries at once; and, as in a worker, a retry is the task's business: eager tasks
-    that propagate errors would hand Celery's Retry to the caller instead of running again."""
-    monkeypatch.setitem(app.config, "CALLBACK_RETRY_BASE_SECONDS", 0)
-    monkeypatch.setitem(app.extensions["celery"].conf, "task_eager_propagates", False)
-
-
 @pytest.fixture
 def subject(tenant):
     created = inventory.create_subject(tenant.account, name="Ana Lima", email=EMAIL, actor="t")
     db.session.commit()
     return created
-
-
-@pytest.fixture
-def paused(monkeypatch):
-    """Requests stay pending: the worker does not pick them up."""
-    monkeypatch.setattr(tasks.process, "delay", lambda *args: None)
 
 
 def request_body(kind: str = "access", urls: list[str] | None = None) -> dict:
@@ -150,27 +135,43 @@ def submit(client, tenant, body: dict):
     return response
 
 
+def worked(queue) -> None:
+    """The worker takes up the request, and sends every callback with its retries."""
+    queue.run()
+
+
+def callbacks_sent(queue) -> list:
+    """Only the callbacks run (and their retries, however long their countdowns): requests
+    stay pending."""
+    return queue.run("dsr.deliver_callback")
+
+
 def deliveries() -> list[CallbackDelivery]:
     db.session.expire_all()
     return list(db.session.scalars(db.select(CallbackDelivery).order_by(CallbackDelivery.id)))
 
 
-def cancelled_once(client, tenant, url: str) -> dict:
-    """A paused request cancelled: exactly one status change, so exactly one delivery."""
+def cancelled_once(client, tenant, url: str, queue) -> dict:
+    """A pending request cancelled: exactly one status change, so exactly one delivery,
+    queued (a test runs it)."""
     sent = request_body(urls=[url])
     submit(client, tenant, sent)
     cancel = client.delete(
         f"/opendsr/v1/requests/{sent['subject_request_id']}", headers=tenant.headers
     )
     assert cancel.status_code == 202
+    queue.take("dsr.process")  # the worker never took it up
     return sent
 
 
 # -- signatures and bodies ---------------------------------------------------------------
 
 
-def test_callbacks_are_signed_with_the_processor_certificate(client, tenant, subject, receiver):
+def test_callbacks_are_signed_with_the_processor_certificate(
+    client, tenant, subject, receiver, queue
+):
     submit(client, tenant, request_body(urls=[receiver.url()]))
+    worked(queue)
 
     assert receiver.hits
     published = client.get("/opendsr/v1/certificate").data
@@ -185,9 +186,10 @@ def test_callbacks_are_signed_with_the_processor_certificate(client, tenant, sub
         assert not signing.verify(published, hit.body + b" ", signature)
 
 
-def test_every_status_change_calls_every_url_once(client, tenant, subject, receiver):
+def test_every_status_change_calls_every_url_once(client, tenant, subject, receiver, queue):
     urls = [receiver.url("/first"), receiver.url("/second")]
     submit(client, tenant, request_body(urls=[*urls, urls[0]]))  # a URL listed twice
+    worked(queue)
 
     # Received and verified are both "pending" to the controller: no change, no callback.
     assert receiver.statuses("/first") == ["in_progress", "completed"]
@@ -203,18 +205,20 @@ def test_every_status_change_calls_every_url_once(client, tenant, subject, recei
     assert all(r.delivered_at is not None and r.last_error is None for r in rows)
 
 
-def test_a_cancellation_calls_back_cancelled(client, tenant, receiver, paused):
-    cancelled_once(client, tenant, receiver.url())
+def test_a_cancellation_calls_back_cancelled(client, tenant, receiver, queue):
+    cancelled_once(client, tenant, receiver.url(), queue)
+    callbacks_sent(queue)
 
     assert receiver.statuses() == ["cancelled"]
     assert "results_url" not in receiver.hits[0].json
 
 
 def test_the_body_names_the_request_and_its_results_when_completed(
-    client, tenant, subject, receiver
+    client, tenant, subject, receiver, queue
 ):
     sent = request_body(urls=[receiver.url()])
     created = submit(client, tenant, sent).json
+    worked(queue)
     status = client.get(
         f"/opendsr/v1/requests/{sent['subject_request_id']}", headers=tenant.headers
     ).json
@@ -242,10 +246,11 @@ def test_the_body_names_the_request_and_its_results_when_completed(
 
 
 def test_a_receiver_that_fails_twice_gets_the_callback_on_the_third_try(
-    client, tenant, receiver, paused
+    client, tenant, receiver, queue
 ):
     receiver.script = [500, 503]
-    cancelled_once(client, tenant, receiver.url())
+    cancelled_once(client, tenant, receiver.url(), queue)
+    callbacks_sent(queue)
 
     (row,) = deliveries()
     assert (row.state, row.attempts, row.last_error) == ("delivered", 3, None)
@@ -260,80 +265,142 @@ def test_a_receiver_that_fails_twice_gets_the_callback_on_the_third_try(
 
 
 def test_a_receiver_that_always_fails_ends_failed_after_the_last_retry(
-    client, tenant, receiver, paused, caplog
+    client, tenant, receiver, queue, caplog
 ):
     receiver.default = 500
-    cancelled_once(client, tenant, receiver.url())
+    cancelled_once(client, tenant, receiver.url(), queue)
+    runs = callbacks_sent(queue)
 
     (row,) = deliveries()
     assert row.state == "failed"
-    assert row.attempts == callbacks.MAX_RETRIES + 1
+    assert row.attempts == outbound.MAX_ATTEMPTS
     assert row.last_error == "HTTP 500"
     assert row.delivered_at is None
-    assert len(receiver.hits) == callbacks.MAX_RETRIES + 1
+    assert len(receiver.hits) == outbound.MAX_ATTEMPTS
     # Neither the stored error nor the logs carry what the receiver answered.
     assert SECRET_IN_ANSWER not in caplog.text
     assert "giving up" in caplog.text
+    # One run per try, the last one ends the delivery instead of asking for another.
+    assert [run.retried for run in runs] == [True] * (outbound.MAX_ATTEMPTS - 1) + [False]
+    assert runs[-1].result == "failed"
+    assert queue.jobs == []
 
 
 def test_backoff_doubles_from_the_configured_base(
-    app, client, tenant, receiver, paused, monkeypatch
+    app, client, tenant, receiver, queue, monkeypatch
 ):
-    countdowns = []
-    original = Task.retry
-
-    def spy(self, *args, **kwargs):
-        if self.name == "dsr.deliver_callback":
-            countdowns.append(kwargs.get("countdown"))
-        return original(self, *args, **kwargs)  # eager: runs again at once
-
-    monkeypatch.setattr(Task, "retry", spy)
     monkeypatch.setitem(app.config, "CALLBACK_RETRY_BASE_SECONDS", 3)
     receiver.script = [500, 500, 500]
-    cancelled_once(client, tenant, receiver.url())
+    cancelled_once(client, tenant, receiver.url(), queue)
 
-    assert countdowns == [3, 6, 12]
+    countdowns = []
+    while queue.jobs:
+        (job,) = queue.jobs
+        countdowns.append(job.countdown)
+        queue.run_one(job)
+
+    assert countdowns == [None, 3, 6, 12]
     assert deliveries()[0].state == "delivered"
 
 
-def test_a_redirect_is_not_followed_and_counts_as_a_failure(client, tenant, receiver, paused):
+def test_a_busy_database_neither_uses_up_a_try_nor_sends_twice(
+    app, client, tenant, receiver, queue, monkeypatch
+):
+    """The outcome of a sent try is written again until the database takes it: the POST is
+    never repeated for a lock, and the try counts once."""
+    from sqlalchemy.exc import OperationalError
+
+    cancelled_once(client, tenant, receiver.url(), queue)
+    monkeypatch.setattr(outbound, "RECORD_PAUSES", (0, 0, 0))
+    refusals = iter([True, True])  # the first two attempts to record meet a busy database
+    real_begin_write = outbound.begin_write
+
+    def busy_after_the_post():
+        if receiver.hits and next(refusals, False):
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        real_begin_write()
+
+    monkeypatch.setattr(outbound, "begin_write", busy_after_the_post)
+    (run,) = callbacks_sent(queue)
+
+    assert run.result == "delivered"
+    assert len(receiver.hits) == 1
+    (row,) = deliveries()
+    assert (row.state, row.attempts) == ("delivered", 1)
+
+
+def test_a_busy_database_before_the_post_sends_nothing_and_counts_nothing(
+    app, client, tenant, receiver, queue, monkeypatch
+):
+    """SQLite's write lock when the try is claimed: the task runs again, with its retry
+    count unchanged, and nothing went out."""
+    from sqlalchemy.exc import OperationalError
+
+    cancelled_once(client, tenant, receiver.url(), queue)
+    real_begin_write = outbound.begin_write
+    refusals = iter([True])
+
+    def busy_at_the_claim():
+        if next(refusals, False):
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        real_begin_write()
+
+    monkeypatch.setattr(outbound, "begin_write", busy_at_the_claim)
+    (first,) = queue.run_now()
+    assert first.retried and receiver.hits == []
+    (again,) = queue.jobs
+    assert again.retries == 0 and 0 < again.countdown <= 1
+    assert deliveries()[0].attempts == 0
+
+    queue.run_one(again)
+    assert len(receiver.hits) == 1
+    (row,) = deliveries()
+    assert (row.state, row.attempts) == ("delivered", 1)
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(client, tenant, receiver, queue):
     receiver.default = (307, {"Location": receiver.url("/elsewhere")})
-    cancelled_once(client, tenant, receiver.url())
+    cancelled_once(client, tenant, receiver.url(), queue)
+    callbacks_sent(queue)
 
     (row,) = deliveries()
     assert (row.state, row.last_error) == ("failed", "HTTP 307")
     assert {hit.path for hit in receiver.hits} == {"/hook"}
-    assert len(receiver.hits) == callbacks.MAX_RETRIES + 1
+    assert len(receiver.hits) == outbound.MAX_ATTEMPTS
 
 
 def test_a_receiver_that_does_not_answer_in_time_is_retried(
-    client, tenant, receiver, paused, monkeypatch
+    client, tenant, receiver, queue, monkeypatch
 ):
-    monkeypatch.setattr(callbacks, "TIMEOUT_SECONDS", (2, 0.3))
+    monkeypatch.setattr(outbound, "TIMEOUT_SECONDS", (2, 0.3))
     receiver.delay = 1.0
-    cancelled_once(client, tenant, receiver.url())
+    cancelled_once(client, tenant, receiver.url(), queue)
+    callbacks_sent(queue)
 
     (row,) = deliveries()
     assert (row.state, row.attempts) == ("delivered", 2)
     assert len(receiver.hits) == 2
 
 
-def test_an_unreachable_receiver_records_the_error_class(client, tenant, paused):
-    cancelled_once(client, tenant, f"http://127.0.0.1:{helpers.free_port()}/hook")
+def test_an_unreachable_receiver_records_the_error_class(client, tenant, queue):
+    cancelled_once(client, tenant, f"http://127.0.0.1:{helpers.free_port()}/hook", queue)
+    callbacks_sent(queue)
 
     (row,) = deliveries()
     assert (row.state, row.last_error) == ("failed", "ConnectionError")
-    assert row.attempts == callbacks.MAX_RETRIES + 1
+    assert row.attempts == outbound.MAX_ATTEMPTS
 
 
-def test_a_delivered_callback_is_not_sent_again(client, tenant, receiver, paused):
-    cancelled_once(client, tenant, receiver.url())
+def test_a_delivered_callback_is_not_sent_again(client, tenant, receiver, queue):
+    cancelled_once(client, tenant, receiver.url(), queue)
+    (job,) = queue.jobs
+    queue.run_one(job)
     (row,) = deliveries()
     assert row.state == "delivered"
 
     # A redelivered message (acks_late after a lost ack) finds the row done.
-    assert callbacks.deliver.apply(args=[row.id]).get() == "delivered"
-    assert callbacks.deliver.apply(args=[10**9]).get() == "gone"
+    assert queue.run_one(job).result == "delivered"
+    assert queue.run_one(Job("dsr.deliver_callback", (10**9,), {})).result == "gone"
     assert len(receiver.hits) == 1
     assert deliveries()[0].attempts == 1
 
@@ -366,16 +433,16 @@ def test_a_delivered_callback_is_not_sent_again(client, tenant, receiver, paused
     ],
 )
 def test_non_public_addresses_are_refused(address):
-    assert not callbacks.is_public_address(address)
+    assert not outbound.is_public_address(address)
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "93.184.215.14", "2606:4700:4700::1111"])
 def test_public_addresses_are_allowed(address):
-    assert callbacks.is_public_address(address)
+    assert outbound.is_public_address(address)
 
 
 def test_production_refuses_non_public_urls_when_a_request_arrives(
-    app, client, tenant, monkeypatch, paused
+    app, client, tenant, monkeypatch
 ):
     monkeypatch.setitem(app.config, "PRODUCTION", True)
     for url in (
@@ -410,7 +477,7 @@ def test_production_refuses_non_public_urls_when_a_request_arrives(
     ],
 )
 def test_production_refuses_non_public_destinations_at_delivery(
-    app, tenant, receiver, monkeypatch, url, error
+    app, tenant, receiver, queue, monkeypatch, url, error
 ):
     # Stored before production was switched on (or resolving elsewhere back then).
     request = services.submit(
@@ -425,6 +492,7 @@ def test_production_refuses_non_public_destinations_at_delivery(
     monkeypatch.setitem(app.config, "PRODUCTION", True)
     services.cancel(tenant.account, request, actor="t")
     db.session.commit()
+    callbacks_sent(queue)
 
     (row,) = deliveries()
     assert (row.state, row.attempts, row.last_error) == ("failed", 1, error)
@@ -446,23 +514,23 @@ def test_production_resolves_names_and_connects_to_the_checked_address(app, monk
         connected.append(address)
         raise OSError("stop here")
 
-    monkeypatch.setattr(callbacks.socket, "getaddrinfo", fake_getaddrinfo)
-    monkeypatch.setattr(callbacks, "create_connection", fake_create_connection)
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(outbound, "create_connection", fake_create_connection)
     monkeypatch.setitem(app.config, "PRODUCTION", True)
     # 192.0.2.0/24 is documentation space: not public, so it is refused before connecting.
-    with pytest.raises(callbacks.RefusedDestination):
-        callbacks._post("https://controller.example/hook", b"{}", {})
+    with pytest.raises(outbound.RefusedDestination):
+        outbound.post("https://controller.example/hook", b"{}", {})
     assert lookups == ["controller.example"] and connected == []
 
     monkeypatch.setattr(
-        callbacks.socket,
+        outbound.socket,
         "getaddrinfo",
         lambda host, port, *a, **kw: [
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", port))
         ],
     )
     with pytest.raises(requests.ConnectionError):
-        callbacks._post("https://controller.example/hook", b"{}", {})
+        outbound.post("https://controller.example/hook", b"{}", {})
     assert connected == [("8.8.8.8", 443)]
 
 

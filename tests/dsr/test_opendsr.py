@@ -14,7 +14,6 @@ from sqlalchemy import update
 
 from privacy.dsr import services
 from privacy.dsr import signing
-from privacy.dsr import tasks
 from privacy.dsr.models import DataSubjectRequest
 from privacy.extensions import db
 from privacy.inventory import services as inventory
@@ -43,9 +42,9 @@ def subject(tenant):
 
 
 @pytest.fixture
-def paused(monkeypatch):
-    """Requests stay pending: the worker does not pick them up."""
-    monkeypatch.setattr(tasks.process, "delay", lambda *args: None)
+def paused(queue):
+    """Requests stay pending: their jobs stay queued, the test never runs them."""
+    return queue
 
 
 def verify(response) -> None:
@@ -72,7 +71,7 @@ def test_discovery_names_identities_types_and_the_certificate(client):
     assert client.get("/discovery").json == response.json  # legacy path
 
 
-def test_a_request_is_taken_signed_and_completed(client, tenant, subject):
+def test_a_request_is_taken_signed_and_completed(client, tenant, subject, queue):
     sent = body()
     raw = json.dumps(sent).encode()
     response = client.post(
@@ -87,9 +86,11 @@ def test_a_request_is_taken_signed_and_completed(client, tenant, subject):
     assert answer["expected_completion_time"] == "2026-12-20T10:00:00Z"
     assert base64.b64decode(answer["encoded_request"]) == raw
     assert signing.verify(signing.get().certificate_pem, raw, answer["processor_signature"])
-    status = client.get(
-        f"/opendsr/v1/requests/{sent['subject_request_id']}", headers=tenant.headers
-    )
+    path = f"/opendsr/v1/requests/{sent['subject_request_id']}"
+    assert client.get(path, headers=tenant.headers).json["request_status"] == "pending"
+    assert queue.names() == ["dsr.process"]  # the worker's part, queued after the commit
+    queue.run()
+    status = client.get(path, headers=tenant.headers)
     verify(status)
     assert status.json["request_status"] == "completed"
     assert status.json["results_count"] == 2
@@ -97,7 +98,7 @@ def test_a_request_is_taken_signed_and_completed(client, tenant, subject):
     assert EMAIL not in status.get_data(as_text=True)
 
 
-def test_sha256_and_customer_id_identities_find_the_subject(client, tenant, subject):
+def test_sha256_and_customer_id_identities_find_the_subject(client, tenant, subject, queue):
     digest = inventory.email_hash(EMAIL)
     hashed = body(
         subject_identities=[
@@ -109,6 +110,7 @@ def test_sha256_and_customer_id_identities_find_the_subject(client, tenant, subj
         ]
     )
     client.post("/opendsr/v1/requests", json=hashed, headers=tenant.headers)
+    queue.run()
     request = services.get_by_subject_request_id(
         tenant.account, uuid.UUID(hashed["subject_request_id"])
     )
@@ -122,6 +124,7 @@ def test_sha256_and_customer_id_identities_find_the_subject(client, tenant, subj
         ]
     )
     client.post("/opendsr/v1/requests", json=by_ref, headers=tenant.headers)
+    queue.run()
     request = services.get_by_subject_request_id(
         tenant.account, uuid.UUID(by_ref["subject_request_id"])
     )
@@ -308,18 +311,20 @@ def test_tokens_need_the_requests_scope(client, tenant, paused):
     assert client.post("/opendsr/v1/requests", json=body(), headers=narrowed).status_code == 201
 
 
-def test_no_data_held_completes_rather_than_fails(client, tenant):
+def test_no_data_held_completes_rather_than_fails(client, tenant, queue):
     sent = body()
     client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers)
+    queue.run()
     request = services.get_by_subject_request_id(
         tenant.account, uuid.UUID(sent["subject_request_id"])
     )
     assert request.status == "completed" and request.no_data_held is True
 
 
-def test_history_and_audit_record_every_step(client, tenant, subject):
+def test_history_and_audit_record_every_step(client, tenant, subject, queue):
     sent = body()
     client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers)
+    queue.run()
     request = services.get_by_subject_request_id(
         tenant.account, uuid.UUID(sent["subject_request_id"])
     )

@@ -32,7 +32,7 @@ EMAIL = "zoe.angstrom@example.org"
 
 
 @pytest.fixture
-def done(client, tenant):
+def done(client, tenant, queue):
     """A completed access request about a subject held in two systems, for an account with
     three sub-processors in force (Germany; the US under the DPF; India under SCCs)."""
     add_register()
@@ -58,6 +58,7 @@ def done(client, tenant):
         "subject_identities": [{"identity_type": "email", "identity_value": EMAIL}],
     }
     assert client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers).status_code == 201
+    queue.run()  # the worker
     status = client.get(
         f"/opendsr/v1/requests/{sent['subject_request_id']}", headers=tenant.headers
     )

@@ -30,7 +30,6 @@ from tests.processors.test_register import with_dpa
 # The register's isolated storage, as a fixture of this module.
 register = register_fixtures.register
 
-outbox = auth_fixtures.outbox
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 US_SCC = "SCC module 3, Commission Implementing Decision (EU) 2021/914"
 

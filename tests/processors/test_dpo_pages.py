@@ -22,7 +22,6 @@ from tests.auth.conftest import browser  # noqa: F401 - fixture
 from tests.auth.conftest import links_in
 from tests.auth.conftest import messages
 from tests.auth.conftest import new_browser  # noqa: F401 - fixture
-from tests.auth.conftest import outbox  # noqa: F401 - fixture
 from tests.processors.test_effective import backdate_account
 from tests.processors.test_register import make
 from tests.processors.test_register import pdf_bytes

@@ -17,6 +17,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
+from privacy import outbound
 from privacy.audit.models import AuditEvent
 from privacy.extensions import db
 from privacy.processors import services
@@ -29,6 +30,7 @@ from tests.processors.test_customer import PageBrowser
 from tests.processors.test_customer import activate_us
 from tests.processors.test_customer import backdate
 from tests.processors.test_customer import text
+from tests.queue import Job
 
 # The register's isolated storage, as a fixture of this module.
 register = register_fixtures.register
@@ -92,12 +94,10 @@ def receiver():
     server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(app, monkeypatch):
-    """Retries at once; and, as in a worker, a retry is the task's business (eager tasks
-    that propagate errors would hand Celery's Retry to the caller instead)."""
-    monkeypatch.setitem(app.config, "CALLBACK_RETRY_BASE_SECONDS", 0)
-    monkeypatch.setitem(app.extensions["celery"].conf, "task_eager_propagates", False)
+def delivered(queue) -> list:
+    """The worker sends the queued webhook deliveries, retries included (whatever their
+    countdown)."""
+    return queue.run("processors.deliver_webhook")
 
 
 def put_webhook(client, tenant, url: str, **extra):
@@ -212,8 +212,11 @@ def test_production_refuses_private_hosts_and_plain_http(
 # -- delivery ----------------------------------------------------------------------------
 
 
-def test_a_notice_is_posted_signed_with_a_timestamp(client, tenant, other_tenant, hooked, receiver):
+def test_a_notice_is_posted_signed_with_a_timestamp(
+    client, tenant, other_tenant, hooked, receiver, queue
+):
     _sp, version = activate_us()
+    delivered(queue)
 
     (hit,) = receiver.hits
     assert hit.path == "/hook" and hit.headers["Content-Type"] == "application/json"
@@ -247,7 +250,7 @@ def test_a_notice_is_posted_signed_with_a_timestamp(client, tenant, other_tenant
     assert view[0]["webhook"] == {"state": "delivered", "attempts": 1, "error": None}
 
 
-def test_the_readme_snippet_verifies_a_real_delivery(hooked, receiver):
+def test_the_readme_snippet_verifies_a_real_delivery(hooked, receiver, queue):
     from privacy import ROOT
 
     section = (ROOT / "README.md").read_text().split("## Sub-processors", 1)[1]
@@ -255,6 +258,7 @@ def test_the_readme_snippet_verifies_a_real_delivery(hooked, receiver):
     namespace: dict = {}
     exec(snippet, namespace)  # noqa: S102 - our own README
     activate_us()
+    delivered(queue)
 
     (hit,) = receiver.hits
     assert namespace["verify"](hooked, hit.body, hit.headers)
@@ -262,9 +266,10 @@ def test_the_readme_snippet_verifies_a_real_delivery(hooked, receiver):
     assert not namespace["verify"]("whsec_wrong", hit.body, hit.headers)
 
 
-def test_a_receiver_that_fails_twice_gets_the_notice_on_the_third_try(hooked, receiver):
+def test_a_receiver_that_fails_twice_gets_the_notice_on_the_third_try(hooked, receiver, queue):
     receiver.script = [500, 503]
     activate_us()
+    delivered(queue)
 
     (row,) = notice_rows()
     assert (row.webhook_state, row.webhook_attempts, row.webhook_error) == ("delivered", 3, None)
@@ -275,60 +280,74 @@ def test_a_receiver_that_fails_twice_gets_the_notice_on_the_third_try(hooked, re
         assert hit.headers["X-Privacy-Signature"] == expected_signature(hooked, stamp, hit.body)
 
 
-def test_a_receiver_that_always_fails_ends_failed_after_the_last_retry(hooked, receiver, caplog):
+def test_a_receiver_that_always_fails_ends_failed_after_the_last_retry(
+    hooked, receiver, caplog, queue
+):
     receiver.default = 500
     activate_us()
+    delivered(queue)
 
     (row,) = notice_rows()
     assert row.webhook_state == "failed"
-    assert row.webhook_attempts == webhooks.MAX_RETRIES + 1
+    assert row.webhook_attempts == outbound.MAX_ATTEMPTS
     assert row.webhook_error == "HTTP 500"
-    assert len(receiver.hits) == webhooks.MAX_RETRIES + 1
+    assert len(receiver.hits) == outbound.MAX_ATTEMPTS
     assert "giving up" in caplog.text and ANSWER_SECRET not in caplog.text
 
 
-def test_an_unreachable_receiver_records_the_error_class(client, tenant, register):
+def test_an_unreachable_receiver_records_the_error_class(client, tenant, register, queue):
     backdate(tenant)
     put_webhook(client, tenant, f"http://127.0.0.1:{helpers.free_port()}/hook")
     activate_us()
+    delivered(queue)
 
     (row,) = notice_rows()
     assert (row.webhook_state, row.webhook_error) == ("failed", "ConnectionError")
 
 
-def test_a_redirect_is_not_followed(hooked, receiver, monkeypatch):
+def test_a_redirect_is_not_followed(hooked, receiver, monkeypatch, queue):
     receiver.default = 307
     activate_us()
+    delivered(queue)
 
     (row,) = notice_rows()
     assert (row.webhook_state, row.webhook_error) == ("failed", "HTTP 307")
 
 
 def test_a_delivered_notice_is_not_sent_again_and_a_removed_webhook_cancels(
-    client, tenant, hooked, receiver, monkeypatch
+    client,
+    tenant,
+    hooked,
+    receiver,
+    monkeypatch,
+    queue,
 ):
     activate_us()
+    (job,) = queue.take("processors.deliver_webhook")
+    queue.run_one(job)
     (row,) = notice_rows()
-    assert webhooks.deliver_webhook.apply(args=[row.id]).get() == "delivered"
-    assert webhooks.deliver_webhook.apply(args=[10**9]).get() == "gone"
+    assert row.webhook_state == "delivered"
+    assert queue.run_one(job).result == "delivered"  # the message delivered again
+    assert queue.run_one(Job("processors.deliver_webhook", (10**9,), {})).result == "gone"
     assert len(receiver.hits) == 1
 
     # The worker is slow: the webhook is removed before the next notice goes out.
-    monkeypatch.setattr(webhooks.deliver_webhook, "delay", lambda *args: None)
     activate_us("Support Inc.")
     assert client.delete("/api/v1/subprocessors/webhook", headers=tenant.headers).status_code == 204
     second = notice_rows()[-1]
     assert second.webhook_state == "pending"
-    assert webhooks.deliver_webhook.apply(args=[second.id]).get() == "cancelled"
+    (run,) = delivered(queue)
+    assert run.result == "cancelled"
     assert notice_rows()[-1].webhook_state == "cancelled"
     assert len(receiver.hits) == 1
 
 
-def test_a_secret_the_key_ring_cannot_read_fails_at_once(hooked, receiver):
+def test_a_secret_the_key_ring_cannot_read_fails_at_once(hooked, receiver, queue):
     row = db.session.scalar(select(Webhook))
     row.key_id = "gone"  # as if its data key had been dropped from the ring
     db.session.commit()
     activate_us()
+    delivered(queue)
 
     (notice,) = notice_rows()
     assert (notice.webhook_state, notice.webhook_attempts) == ("failed", 1)
@@ -336,10 +355,13 @@ def test_a_secret_the_key_ring_cannot_read_fails_at_once(hooked, receiver):
     assert receiver.hits == []
 
 
-def test_production_refuses_a_private_destination_at_delivery(app, hooked, receiver, monkeypatch):
+def test_production_refuses_a_private_destination_at_delivery(
+    app, hooked, receiver, monkeypatch, queue
+):
     # Stored before production was switched on (or resolving elsewhere back then).
     monkeypatch.setitem(app.config, "PRODUCTION", True)
     activate_us()
+    delivered(queue)
 
     (row,) = notice_rows()
     assert (row.webhook_state, row.webhook_attempts) == ("failed", 1)
@@ -347,7 +369,7 @@ def test_production_refuses_a_private_destination_at_delivery(app, hooked, recei
     assert receiver.hits == []
 
 
-def test_a_rolled_back_activation_sends_nothing(hooked, receiver):
+def test_a_rolled_back_activation_sends_nothing(hooked, receiver, queue):
     sp = services.create(
         data={
             "legal_name": "Rolled Back GmbH",
@@ -361,6 +383,7 @@ def test_a_rolled_back_activation_sends_nothing(hooked, receiver):
     services.add_dpa(sp, version="1", signed_on="2026-01-10", actor="operator:dpo")
     services.activate(sp, actor="operator:dpo")
     db.session.rollback()
+    assert queue.jobs == []
     assert receiver.hits == [] and notice_rows() == []
 
 

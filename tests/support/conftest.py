@@ -2,4 +2,3 @@
 
 from tests.auth.conftest import browser  # noqa: F401
 from tests.auth.conftest import new_browser  # noqa: F401
-from tests.auth.conftest import outbox  # noqa: F401
