@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeDecorator
 
 from privacy.errors import NotFound
 from privacy.extensions import db
+from privacy.validation import email_key
 
 # Read by the engine's "begin" listener (privacy.app): SQLite begins with BEGIN IMMEDIATE.
 WRITE_LOCK = "privacy_write_lock"
@@ -155,8 +156,9 @@ def _aad(table: str, public_id: uuid.UUID, field: str) -> bytes:
 
 
 def email_index(index_scope: str, normalized_email: str) -> str:
-    """Keyed blind index of a normalized e-mail within `index_scope` (an account, or members)."""
-    return current_app.extensions["blind_index"](index_scope, normalized_email)
+    """Keyed blind index of a normalized e-mail within `index_scope` (an account, or members);
+    case-insensitive (validation.email_key), so any spelling of the address finds it."""
+    return current_app.extensions["blind_index"](index_scope, email_key(normalized_email))
 
 
 def contact_columns(

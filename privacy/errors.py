@@ -68,6 +68,11 @@ class PayloadTooLarge(AppError):
     description = "The request body is too large."
 
 
+class UnsupportedMediaType(AppError):
+    code = 415
+    description = "The body is not in a type this endpoint takes."
+
+
 class ValidationFailed(AppError):
     code = 422
     description = "The input is not valid."
@@ -90,12 +95,36 @@ def _wants_html() -> bool:
     return best == "text/html"
 
 
+# Our wording where a framework error (Werkzeug, webargs) would answer with its own default
+# description, written for browsers ("The browser (or proxy) sent a request that ..."):
+# the same code reads the same whoever raised it.
+WORDING = {
+    error.code: error.description
+    for error in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ValidationFailed,
+        TooManyRequests,
+    )
+}
+WORDING[405] = "This method is not allowed here."
+
+
 def error_payload(error: HTTPException) -> tuple[dict, dict]:
     data = getattr(error, "data", None) or {}
+    message = data.get("message")
+    if not message:
+        own = isinstance(error, AppError) or error.description != type(error).description
+        message = error.description if own else WORDING.get(error.code, error.description)
     payload = {
         "code": error.code,
         "status": error.name,
-        "message": data.get("message") or error.description,
+        "message": message,
     }
     errors = data.get("errors") or data.get("messages")
     if errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import email
 import ipaddress
 import json
 import logging
@@ -35,6 +36,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
+from privacy import files
 from privacy.database import UTCDateTime
 from privacy.extensions import db
 
@@ -130,9 +132,9 @@ def send(
     message["Date"] = format_datetime(datetime.now(UTC))
     message_id = make_msgid(domain=sender.rpartition("@")[2])
     message["Message-ID"] = message_id
-    message.set_content(text)
+    message.set_content(text, cte=_transfer_encoding(text))
     if html is not None:
-        message.add_alternative(html, subtype="html")
+        message.add_alternative(html, subtype="html", cte=_transfer_encoding(html))
     for item in attachments or ():
         attachment = Attachment(*item)
         maintype, _, subtype = attachment.content_type.partition("/")
@@ -154,6 +156,20 @@ def send(
     return message_id
 
 
+# RFC 5322's limit on a line, without its CRLF. Up to it, a text part goes out as it is
+# written (7bit, or 8bit when it is not ASCII), so a link stays whole in the raw message;
+# quoted-printable would cut long lines with soft breaks, and a link read from the raw .eml
+# (or by a mail filter) would be broken.
+MAX_LINE = 998
+
+
+def _transfer_encoding(body: str) -> str:
+    lines = body.splitlines()
+    if any(len(line.encode()) > MAX_LINE for line in lines):
+        return "quoted-printable"
+    return "7bit" if body.isascii() else "8bit"
+
+
 def _deliver_smtp(
     message: EmailMessage, sender: str, recipients: list[str], settings: SmtpSettings
 ) -> None:
@@ -169,15 +185,38 @@ def _deliver_smtp(
             client.starttls(context=context)
         if settings.username:
             client.login(settings.username, settings.password or "")
-        refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
+        client.ehlo_or_helo_if_needed()
+        options = []
+        if _has_8bit_part(message):
+            if client.has_extn("8bitmime"):
+                options.append("BODY=8BITMIME")
+            else:  # a server from before 8BITMIME: the parts go out quoted-printable
+                message = _as_7bit(message)
+        refused = client.send_message(
+            message, from_addr=sender, to_addrs=recipients, mail_options=options
+        )
     if refused:
         # Others already have it, so a retry would duplicate; report and carry on.
         logger.warning("mail %s refused for %d recipient(s)", message["Message-ID"], len(refused))
 
 
+def _has_8bit_part(message: EmailMessage) -> bool:
+    return any(part.get("Content-Transfer-Encoding") == "8bit" for part in message.walk())
+
+
+def _as_7bit(message: EmailMessage) -> EmailMessage:
+    """A copy whose 8bit text parts are quoted-printable."""
+    copy = email.message_from_bytes(message.as_bytes(), _class=EmailMessage, policy=message.policy)
+    for part in copy.walk():
+        if part.get("Content-Transfer-Encoding") == "8bit":
+            text = part.get_content()
+            part.set_content(text, subtype=part.get_content_subtype(), cte="quoted-printable")
+    return copy
+
+
 def _write_outbox(message: EmailMessage, folder: Path) -> Path:
     """Write atomically; the UTC timestamp first so `ls` lists the outbox in sending order."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    files.private_dirs(folder)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     path = folder / f"{stamp}-{secrets.token_hex(4)}.eml"
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")

@@ -25,7 +25,9 @@ _SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 
 
 def normalize_email(value: str) -> str:
-    """Syntax-check an address (no DNS) and return its normalized, lower-cased form.
+    """Syntax-check an address (no DNS) and return it as given: trimmed, the domain in
+    Unicode NFC form, the local part's case kept (it is how the person writes it, and how
+    mail to them is addressed). Matching is case-insensitive elsewhere (`email_key`).
 
     Raises ValueError with a message that never repeats the input.
     """
@@ -36,17 +38,25 @@ def normalize_email(value: str) -> str:
         raise ValueError(f"E-mail is longer than {MAX_EMAIL} characters.")
     if _ASCII_EMAIL.fullmatch(value):
         local, _, domain = value.rpartition("@")
-        domain = domain.lower()
         # Every special-use name is a single label, so the last label decides.
-        special = "--" in domain or domain.rpartition(".")[2] in _SPECIAL_USE
+        lowered = domain.lower()
+        special = "--" in lowered or lowered.rpartition(".")[2] in _SPECIAL_USE
         if len(local) <= 64 and len(domain) <= 253 and not special:
-            return value.lower()
+            return value
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError:
         raise ValueError("Not a valid e-mail address.") from None
-    # Providers treat local parts case-insensitively in practice; one person, one index value.
-    return result.normalized.lower()
+    return result.normalized
+
+
+def email_key(email: str) -> str:
+    """The form an address is matched by (blind indexes, hashes, limits): lower-cased whole.
+
+    Providers treat local parts case-insensitively in practice: one person, one key, however
+    they type their address.
+    """
+    return email.lower()
 
 
 def clean_name(value: str) -> str:

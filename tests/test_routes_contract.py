@@ -4,6 +4,7 @@ and bad input on every endpoint gets a clear 4xx in the one error shape."""
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
 from pypdf import PdfReader
@@ -212,8 +213,8 @@ def assert_error_shape(response, status: int):
     assert isinstance(body["status"], str) and body["message"]
 
 
-def test_malformed_json_is_400_everywhere(app, client, tenant, own_ids):
-    for method, _rule, url in json_write_routes(app, own_ids):
+def test_malformed_json_is_400_everywhere_saying_where(app, client, tenant, own_ids):
+    for method, rule, url in json_write_routes(app, own_ids):
         response = client.open(
             url,
             method=method,
@@ -222,6 +223,39 @@ def test_malformed_json_is_400_everywhere(app, client, tenant, own_ids):
             content_type="application/json",
         )
         assert_error_shape(response, 400)
+        message = response.json["message"]
+        assert message.startswith("The body is not valid JSON"), (rule, message)
+        assert "line 1, column 14" in message, (rule, message)
+        assert "browser" not in message
+
+
+def test_json_sent_as_a_form_is_415_naming_the_type_everywhere(app, client, tenant, own_ids):
+    """curl -d sends application/x-www-form-urlencoded: the fields were sent, so "missing
+    field" would mislead."""
+    for method, rule, url in json_write_routes(app, own_ids):
+        for sent_as in ("application/x-www-form-urlencoded", "text/plain"):
+            response = client.open(
+                url,
+                method=method,
+                data='{"name": "x"}',
+                headers=tenant.headers,
+                content_type=sent_as,
+            )
+            assert_error_shape(response, 415)
+            assert "Content-Type: application/json" in response.json["message"], rule
+            assert sent_as in response.json["message"]
+
+
+def test_every_422_reads_the_same(client, tenant):
+    """The framework's field check and a service's check answer with one wording."""
+    by_schema = client.post("/api/v1/subjects", json={"name": "A"}, headers=tenant.headers)
+    by_service = client.post(
+        "/api/v1/subjects",
+        json={"name": "A", "email": "a@example.org", "systems": [str(uuid.uuid4())]},
+        headers=tenant.headers,
+    )
+    assert by_schema.status_code == by_service.status_code == 422
+    assert by_schema.json["message"] == by_service.json["message"] == "The input is not valid."
 
 
 def test_unknown_fields_are_422_with_field_messages_everywhere(app, client, tenant, own_ids):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from flask import g
-from flask_smorest import Blueprint
 
 from privacy.accounts import services
 from privacy.accounts.models import ApiToken
@@ -19,6 +18,7 @@ from privacy.accounts.schemas import TokenCreateSchema
 from privacy.accounts.schemas import TokenSchema
 from privacy.auth.permissions import requires
 from privacy.database import get_for_account
+from privacy.extensions import Blueprint
 from privacy.extensions import db
 
 bp = Blueprint(

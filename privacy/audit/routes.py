@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import g
-from flask_smorest import Blueprint
 
 from privacy.audit import services
 from privacy.auth.permissions import requires
+from privacy.extensions import Blueprint
 from privacy.pagination import decode_cursor
 from privacy.pagination import page
 from privacy.schemas import PageArgsSchema

@@ -16,6 +16,7 @@ from flask import render_template
 from sqlalchemy import select
 from sqlalchemy import update
 
+from privacy import links
 from privacy import mail
 from privacy.accounts.models import MEMBER_INDEX_SCOPE
 from privacy.accounts.models import Account
@@ -92,7 +93,7 @@ def _new_link(*, member=None, operator=None, purpose: str, lifetime: timedelta) 
             expires_at=now + lifetime,
         )
     )
-    return f"{current_app.config['BASE_URL']}{LINK_PATH}{secret}"
+    return links.external(f"{LINK_PATH}{secret}")
 
 
 def request_links(email: str) -> int:
@@ -114,7 +115,9 @@ def request_links(email: str) -> int:
         )
         for d in found
     ]
-    _mail(email, "Your sign-in link", "sign_in", links=links, minutes=minutes)
+    # To the address on file as it was given (the form may have it in another case).
+    on_file = (found[0].member or found[0].operator).email
+    _mail(on_file, "Your sign-in link", "sign_in", links=links, minutes=minutes)
     return len(links)
 
 

@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 
 from flask import g
-from flask_smorest import Blueprint
 
 from privacy.auth.permissions import requires
 from privacy.database import utcnow
@@ -22,6 +21,7 @@ from privacy.dsr.schemas import RejectionSchema
 from privacy.dsr.schemas import RequestDetailSchema
 from privacy.dsr.schemas import RequestListArgsSchema
 from privacy.dsr.schemas import RequestPageSchema
+from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.pagination import decode_cursor
 from privacy.pagination import page

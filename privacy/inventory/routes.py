@@ -12,13 +12,12 @@ from flask import current_app
 from flask import g
 from flask import request
 from flask import stream_with_context
-from flask_smorest import Blueprint
 
-from privacy.audit import services as audit
+from privacy.accounts.models import Account
 from privacy.auth.permissions import requires
-from privacy.database import begin_write
 from privacy.database import get_for_account
 from privacy.errors import BadRequest
+from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.inventory import imports
 from privacy.inventory import services
@@ -28,6 +27,7 @@ from privacy.inventory.schemas import ExportArgsSchema
 from privacy.inventory.schemas import ImportResultSchema
 from privacy.inventory.schemas import LookupSchema
 from privacy.inventory.schemas import SubjectCreateSchema
+from privacy.inventory.schemas import SubjectExportSchema
 from privacy.inventory.schemas import SubjectListArgsSchema
 from privacy.inventory.schemas import SubjectPageSchema
 from privacy.inventory.schemas import SubjectSchema
@@ -39,6 +39,17 @@ from privacy.inventory.schemas import SystemUpdateSchema
 from privacy.pagination import decode_cursor
 from privacy.pagination import page
 from privacy.schemas import PageArgsSchema
+
+EXPORT_FIELDS = (
+    "id",
+    "name",
+    "email",
+    "external_ref",
+    "source",
+    "systems",
+    "created_at",
+    "updated_at",
+)
 
 bp = Blueprint(
     "inventory",
@@ -146,57 +157,58 @@ def import_subjects():
     200, description="JSON lines (default) or CSV, streamed.", content_type="application/x-ndjson"
 )
 def export_subjects(args):
-    """Stream every subject of the account; the export itself is audited."""
-    begin_write()
-    audit.record(
-        g.account,
-        action="subjects.exported",
-        object_type="account",
-        object_id=g.account.public_id,
-        data={"format": args["format"]},
-    )
-    db.session.commit()
-    account = g.account
-    fields = (
-        "id",
-        "name",
-        "email",
-        "external_ref",
-        "source",
-        "systems",
-        "created_at",
-        "updated_at",
-    )
-    schema = SubjectSchema()
+    """Stream every subject of the account; what was sent is audited once the stream ends.
 
-    def generate_jsonl():
-        for subject in services.iter_subjects(account):
-            yield json.dumps(schema.dump(subject), ensure_ascii=False) + "\n"
+    The body is written after this view has returned, when the request's database session
+    is gone (gunicorn): the stream reads through a session of its own, from ids taken here.
+    """
+    fmt = args["format"]
+    account_id = g.account.id
+    context = {"actor": g.get("actor"), "request_id": g.get("request_id")}
+    schema = SubjectExportSchema()
 
-    def generate_csv():
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=fields)
-        writer.writeheader()
+    def lines(account: Account):
+        if fmt == "csv":
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+            writer.writeheader()
+            yield buffer.getvalue()
         for subject in services.iter_subjects(account):
             row = schema.dump(subject)
+            if fmt == "jsonl":
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+                continue
             row["systems"] = ";".join(row["systems"])
+            buffer.seek(0)
+            buffer.truncate()
             writer.writerow(row)
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+            yield buffer.getvalue()
 
-    if args["format"] == "csv":
-        return Response(
-            stream_with_context(generate_csv()),
-            mimetype="text/csv",
-            headers={"Content-Disposition": "attachment; filename=subjects.csv"},
-        )
+    def generate():
+        for key, value in context.items():  # the stream may run in an app context of its own
+            setattr(g, key, value)
+        account = db.session.get(Account, account_id)  # in the stream's own session
+        sent, complete = 0, False
+        chunk: list[str] = []
+        try:
+            for line in lines(account):
+                chunk.append(line)
+                sent += 1
+                if len(chunk) >= 500:
+                    yield "".join(chunk)
+                    chunk = []
+            yield "".join(chunk)
+            complete = True
+        finally:
+            sent -= fmt == "csv"  # the header line
+            services.record_export(account, format=fmt, count=sent, complete=complete)
+            db.session.commit()
+
+    mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     return Response(
-        stream_with_context(generate_jsonl()),
-        mimetype="application/x-ndjson",
-        headers={"Content-Disposition": "attachment; filename=subjects.jsonl"},
+        stream_with_context(generate()),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f"attachment; filename=subjects.{fmt}"},
     )
 
 

@@ -33,6 +33,16 @@ class SubjectSchema(ma.Schema):
         return sorted(str(system.public_id) for system in subject.systems)
 
 
+class SubjectExportSchema(SubjectSchema):
+    """A subject as the export writes it: systems by name (ids are the account's own), so
+    the file imports as it is into this account or another that names its systems alike."""
+
+    systems = ma.fields.Method("_system_names")
+
+    def _system_names(self, subject) -> list[str]:
+        return sorted(system.name for system in subject.systems)
+
+
 class SubjectCreateSchema(StrictSchema):
     name = NameField(required=True)
     email = EmailField(required=True)

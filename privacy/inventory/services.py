@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
+from privacy.database import begin_write
 from privacy.database import bulk_insert
 from privacy.database import email_index
 from privacy.database import encrypt_contact
@@ -32,6 +33,7 @@ from privacy.validation import MAX_EXTERNAL_REF
 from privacy.validation import MAX_SOURCE
 from privacy.validation import MAX_SYSTEMS
 from privacy.validation import clean_name
+from privacy.validation import email_key
 from privacy.validation import normalize_email
 
 DUPLICATE_EMAIL = "A subject with this e-mail already exists in the account."
@@ -45,8 +47,8 @@ def _scope(account: Account) -> str:
 
 
 def email_hash(email: str) -> str:
-    """SHA-256 (hex) of a normalized e-mail: the form OpenDSR `sha256` identities take."""
-    return hashlib.sha256(email.encode()).hexdigest()
+    """SHA-256 (hex) of an e-mail, lower-cased: the form OpenDSR `sha256` identities take."""
+    return hashlib.sha256(email_key(email).encode()).hexdigest()
 
 
 def hash_index(account: Account, sha256_hex: str) -> str:
@@ -221,6 +223,19 @@ def iter_subjects(account: Account) -> Iterator[Subject]:
     yield from db.session.scalars(query)
 
 
+def record_export(account: Account, *, format: str, count: int, complete: bool) -> None:
+    """Audit an export as it was sent: how many subjects, and whether the stream ended
+    (a client that went away, or an error, leaves `complete` false)."""
+    begin_write()  # a GET: on SQLite, wait for the write lock instead of failing on it
+    audit.record(
+        account,
+        action="subjects.exported",
+        object_type="account",
+        object_id=account.public_id,
+        data={"format": format, "count": count, "complete": complete},
+    )
+
+
 # Systems -----------------------------------------------------------------------------------
 
 
@@ -382,7 +397,15 @@ def import_subjects(
                 }
             )
         needs_ids = any(held for *_, held in chunk)
-        ids = bulk_insert(Subject.__table__, params, return_ids=needs_ids)
+        try:
+            ids = bulk_insert(Subject.__table__, params, return_ids=needs_ids)
+        except IntegrityError:
+            # Another request added one of these e-mails since the check: a conflict, and
+            # nothing of this import stays.
+            db.session.rollback()
+            raise Conflict(
+                "The import was rejected; nothing was imported: " + DUPLICATE_EMAIL
+            ) from None
         if not needs_ids:
             continue
         holdings = [

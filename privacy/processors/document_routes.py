@@ -7,11 +7,11 @@ import json
 
 from flask import Response
 from flask import g
-from flask_smorest import Blueprint
 
 from privacy.audit import services as audit
 from privacy.auth.permissions import requires
 from privacy.database import begin_write
+from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.processors import documents
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import g
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from privacy.auth.permissions import public
 from privacy.auth.permissions import requires
 from privacy.database import utcnow
 from privacy.errors import NotFound
+from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.processors import models  # noqa: F401 - the register's tables
 from privacy.processors import notices

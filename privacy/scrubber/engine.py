@@ -48,6 +48,15 @@ OPTIONAL_ENTITIES = frozenset(
 _UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
+# Identifiers that name no one and must stay whole so logs can be followed: UUIDs (task,
+# request and trace ids) and lower-case hex ids of 16 or more digits with at least one
+# letter (an all-digit run could be a card number, an upper-case one an IBAN). A finding
+# lying wholly inside one is a fragment of it (the "12345678" of a UUID read as a phone
+# number), never personal data.
+_IDENTIFIER = re.compile(
+    r"(?<![\w-])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?=[0-9]*[a-f])[0-9a-f]{16,})(?![\w-])"
+)
 _URL = re.compile(r"\bhttps?://[^\s\"'<>]+")
 _NER_LABELS = {
     "PERSON": "PERSON",
@@ -262,11 +271,16 @@ class Scrubber:
         """Drop allowed values, join overlapping findings of one type, then give each
         character to the more certain type."""
         allow = self.config.allow
+        ids = [m.span() for m in _IDENTIFIER.finditer(line)] if results else []
         kept = sorted(
             (
                 r
                 for r in results
-                if r.end > r.start and not (allow and line[r.start : r.end] in allow)
+                if r.end > r.start
+                and not (allow and line[r.start : r.end] in allow)
+                and not (
+                    r.entity_type != "UUID" and any(s <= r.start and r.end <= e for s, e in ids)
+                )
             ),
             key=lambda r: (r.entity_type, r.start),
         )

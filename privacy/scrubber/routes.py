@@ -15,7 +15,6 @@ from flask import current_app
 from flask import g
 from flask import request
 from flask import stream_with_context
-from flask_smorest import Blueprint
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -24,6 +23,7 @@ from privacy.errors import BadRequest
 from privacy.errors import Conflict
 from privacy.errors import PayloadTooLarge
 from privacy.errors import ServiceUnavailable
+from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.scrubber import service
 from privacy.scrubber.operators import Operator

@@ -6,11 +6,11 @@ import uuid
 from datetime import timedelta
 
 from flask import g
-from flask_smorest import Blueprint
 
 from privacy.auth.permissions import requires
 from privacy.database import get_for_account
 from privacy.database import utcnow
+from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.support import services
 from privacy.support.models import SupportGrant

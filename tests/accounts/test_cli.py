@@ -19,7 +19,7 @@ def test_accounts_create_prints_json_with_working_admin_token(app, client):
     assert account.json["id"] == payload["account_id"]
     assert account.json["region"] == "us"
     members = client.get("/api/v1/members", headers=bearer(payload["api_token"])).json
-    assert [(m["email"], m["role"]) for m in members] == [("admin@acme.example", "admin")]
+    assert [(m["email"], m["role"]) for m in members] == [("Admin@Acme.example", "admin")]
 
 
 def test_accounts_create_rejects_bad_email(app):

@@ -167,7 +167,26 @@ def test_export_jsonl_and_csv_round_trip(client, tenant, other_tenant):
     audit = client.get(
         "/api/v1/audit", query_string={"action": "subjects.exported"}, headers=tenant.headers
     ).json
-    assert len(audit["items"]) == 2
+    assert [e["data"] for e in audit["items"]] == [
+        {"format": "csv", "count": 2, "complete": True},
+        {"format": "jsonl", "count": 2, "complete": True},
+    ]
+
+
+def test_an_export_the_client_stops_reading_is_audited_as_it_was_sent(client, tenant):
+    rows = "".join(f"Person {n},p{n}@example.org,\n" for n in range(1200))
+    assert post_import(client, tenant, "name,email,external_ref\n" + rows, "text/csv").status_code
+    response = client.get("/api/v1/subjects/export", headers=tenant.headers, buffered=False)
+    first = next(iter(response.response))
+    response.close()  # the client went away after the first 500 lines
+
+    assert first.count(b"\n") == 500
+    audit = client.get(
+        "/api/v1/audit", query_string={"action": "subjects.exported"}, headers=tenant.headers
+    ).json
+    assert [e["data"] for e in audit["items"]] == [
+        {"format": "jsonl", "count": 500, "complete": False}
+    ]
 
 
 def test_export_bad_format_is_422(client, tenant):
@@ -229,3 +248,60 @@ def test_import_row_rules_match_the_create_schema(app):
         assert set(errors) == schema_fields, row
         if not errors:
             assert data["email"] == schema.load(as_schema)["email"]
+
+
+def test_a_row_that_duplicates_an_existing_subject_is_409(client, tenant):
+    assert post_import(client, tenant, "name,email\nAna,ana@example.org\n", "text/csv").status_code
+    again = post_import(client, tenant, "name,email\nAna Again,ANA@example.org\n", "text/csv")
+
+    assert again.status_code == 409
+    assert again.json["errors"]["rows"] == [
+        {
+            "line": 2,
+            "errors": {"email": ["A subject with this e-mail already exists in the account."]},
+        }
+    ]
+
+
+def test_an_e_mail_added_meanwhile_makes_the_import_409_and_leaves_nothing(
+    client, tenant, monkeypatch
+):
+    """Another request adds one of the addresses between the check and the insert."""
+    from privacy.inventory import services
+
+    real_insert = services.bulk_insert
+
+    def someone_else_first(table, rows, **kwargs):
+        if table.name == "subjects":
+            services.create_subject(tenant.account, name="Racer", email="bo@example.org")
+        return real_insert(table, rows, **kwargs)
+
+    monkeypatch.setattr(services, "bulk_insert", someone_else_first)
+    body = "name,email\nAna,ana@example.org\nBo,bo@example.org\n"
+    response = post_import(client, tenant, body, "text/csv")
+
+    assert response.status_code == 409
+    assert "nothing was imported" in response.json["message"]
+    assert count_subjects() == 0
+
+
+def test_the_export_names_systems_so_it_imports_into_another_account(client, tenant, other_tenant):
+    for owner in (tenant, other_tenant):
+        assert (
+            client.post(
+                "/api/v1/systems",
+                json={"name": "CRM", "kind": "crm", "region": "eu"},
+                headers=owner.headers,
+            ).status_code
+            == 201
+        )
+    body = "name,email,systems\nAna Lima,ana@example.org,CRM\n"
+    assert post_import(client, tenant, body, "text/csv").status_code == 201
+    exported = client.get("/api/v1/subjects/export", headers=tenant.headers).get_data()
+    assert json.loads(exported)["systems"] == ["CRM"]
+
+    moved = post_import(client, other_tenant, exported, "application/x-ndjson")
+    assert moved.status_code == 201, moved.json
+    (row,) = client.get("/api/v1/subjects", headers=other_tenant.headers).json["items"]
+    theirs = client.get("/api/v1/systems", headers=other_tenant.headers).json["items"][0]
+    assert row["systems"] == [theirs["id"]]

@@ -12,17 +12,27 @@ def create(client, tenant: Tenant, **overrides):
     return client.post("/api/v1/subjects", json=body, headers=tenant.headers)
 
 
-def test_create_normalizes_email_and_returns_subject(client, tenant):
+def test_create_keeps_the_email_as_given_and_returns_subject(client, tenant):
     response = create(client, tenant, external_ref="cust-42", source="signup")
     assert response.status_code == 201, response.json
     body = response.json
-    assert body["email"] == "zoe.mueller@example.org"
+    assert body["email"] == "Zoe.Mueller@Example.org"
     assert body["name"] == "Zoë Müller"
     assert body["external_ref"] == "cust-42"
     assert uuid.UUID(body["id"])
     fetched = client.get(f"/api/v1/subjects/{body['id']}", headers=tenant.headers)
     assert fetched.status_code == 200
     assert fetched.json == body
+
+
+def test_lookup_finds_an_address_whatever_its_case(client, tenant):
+    created = create(client, tenant).json
+    for spelling in ("zoe.mueller@example.org", "ZOE.MUELLER@EXAMPLE.ORG"):
+        found = client.post(
+            "/api/v1/subjects/lookup", json={"email": spelling}, headers=tenant.headers
+        )
+        assert found.status_code == 200 and found.json["id"] == created["id"]
+        assert found.json["email"] == "Zoe.Mueller@Example.org"
 
 
 def test_same_email_twice_in_one_account_is_409(client, tenant):

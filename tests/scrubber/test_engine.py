@@ -86,12 +86,23 @@ NEGATIVE = [
     '{"msg":"SMS delivery failed","provider":"twilio","error_code":7715}',
     "GET /api/v1/orders?page=2&limit=50 HTTP/1.1 200 1532",
     "task billing.send_invoice[9d1c] succeeded in 0.2s",
+    # Ids a log must keep whole to follow a task through its retries: UUIDs whose first
+    # group is all digits read like a phone number after "callback", and long hex ids.
+    "Task dsr.deliver_callback[12345678-88a8-4c2d-9f3e-0123456789ab] succeeded in 0.02s",
+    "callback 12 for request 20261203-1234-4567-8901-234567890123 failed (HTTP 500)",
+    "Task dsr.process[00000000-0000-4000-8000-000000000000] received",
+    "request_id=4916efeec784899845abc67db75fd21a trace=0af7651916cd43dd8448eb211c80319c",
 ]
 
 
 @pytest.mark.parametrize("line", NEGATIVE)
 def test_leaves_look_alikes_alone(scrubber, line):
     assert found(scrubber, line) == []
+
+
+def test_personal_data_next_to_or_around_an_id_is_still_found(scrubber):
+    line = "callback 4916efeec784899845abc67db75fd21a@example.org to +44 20 7946 0958"
+    assert [f.entity_type for f in scrubber.analyze(line)] == ["EMAIL_ADDRESS", "PHONE_NUMBER"]
 
 
 def test_offsets_are_into_the_raw_line_for_encoded_values(scrubber):
