@@ -1,9 +1,14 @@
-# The README's two commands: `make run` and `make test`. Only Python 3.11+ is needed.
+# The README's two commands: `make run` (needs Python 3.11+ only) and `make test` (also
+# installs the system packages the tests use, through .ci/setup-system).
 PYTHON ?= python3
 PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 export PORT
+# Every process `make run` starts builds its links (sign-in, verification, results, notices)
+# from this one address, the one served.
+PRIVACY_BASE_URL ?= http://127.0.0.1:$(PORT)
+export PRIVACY_BASE_URL
 
 .PHONY: run test migrate lint format clean-instance
 
@@ -31,10 +36,12 @@ run: migrate
 	@echo "  Then sign in at http://127.0.0.1:$(PORT)/auth/login with that e-mail: the sign-in"
 	@echo "  link lands in instance/outbox/ as an .eml file (set PRIVACY_SMTP_URL to send mail)."
 	@echo "  Background jobs run in the worker below, on the embedded broker in instance/broker/."
+	@echo "  Ctrl-C stops both processes."
 	@echo ""
-	$(BIN)/honcho start --procfile Procfile --port $(PORT)
+	$(BIN)/python -m privacy.procfile --procfile Procfile --port $(PORT)
 
 test: $(VENV)/.installed-test
+	.ci/setup-system
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
