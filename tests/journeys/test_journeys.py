@@ -164,9 +164,10 @@ def test_the_inventory_round_trips_through_import_export_and_another_account(ser
 
 
 class Receiver:
-    """A controller's callback endpoint on loopback."""
+    """A controller's callback endpoint on loopback; with `failures`, it answers 503 to the
+    first that many POSTs of each status of each request."""
 
-    def __init__(self) -> None:
+    def __init__(self, failures: int = 0) -> None:
         self.hits: list[tuple[dict, bytes]] = []
         received = self.hits
 
@@ -174,7 +175,14 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 received.append((dict(self.headers.items()), body))
-                self.send_response(204)
+                sent = json.loads(body)
+                same = [
+                    b
+                    for _, b in received
+                    if json.loads(b)["subject_request_id"] == sent["subject_request_id"]
+                    and json.loads(b)["request_status"] == sent["request_status"]
+                ]
+                self.send_response(503 if len(same) <= failures else 204)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -188,12 +196,13 @@ class Receiver:
         found = [json.loads(body) for _, body in self.hits]
         return [b for b in found if b["subject_request_id"] == request_id]
 
-    def wait(self, request_id: str, status: str, timeout: float = 120) -> dict:
+    def wait(self, request_id: str, status: str, count: int = 1, timeout: float = 120) -> dict:
+        """The `count`th POST of `status` for the request."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for body in self.bodies(request_id):
-                if body["request_status"] == status:
-                    return body
+            found = [b for b in self.bodies(request_id) if b["request_status"] == status]
+            if len(found) >= count:
+                return found[count - 1]
             time.sleep(0.3)
         raise AssertionError(f"no {status} callback for {request_id}: {self.bodies(request_id)}")
 
@@ -258,6 +267,40 @@ def test_the_controller_gets_signed_callbacks_and_downloads_the_results(service)
         headers=bearer(acme["api_token"]),
     )
     assert gone.status_code == 404  # erased
+
+
+def test_a_callback_receiver_that_fails_gets_each_try_once_from_the_worker(service):
+    """The worker retries after 2 s, then 4 s: every try is counted and sent once, and the
+    third one delivers; nothing is sent again afterwards."""
+    acme = _acme(service)
+    receiver = Receiver(failures=2)
+    request_id = _opendsr(service, acme["api_token"], "access", PEOPLE[3][1], receiver.url)
+    receiver.wait(request_id, "completed", count=3, timeout=180)
+    time.sleep(3)  # a duplicate or an extra try would arrive by now
+    statuses = [b["request_status"] for b in receiver.bodies(request_id)]
+    assert statuses.count("in_progress") == 3 and statuses.count("completed") == 3, statuses
+    detail = (
+        service.session()
+        .get(
+            service.url(f"/api/v1/requests/{_request_of(service, acme, request_id)}"),
+            headers=bearer(acme["api_token"]),
+        )
+        .json()
+    )
+    assert sorted((c["status"], c["state"], c["attempts"]) for c in detail["callbacks"]) == [
+        ("completed", "delivered", 3),
+        ("in_progress", "delivered", 3),
+    ]
+
+
+def _request_of(service, acme: dict, subject_request_id: str) -> str:
+    listed = (
+        service.session()
+        .get(service.url("/api/v1/requests"), headers=bearer(acme["api_token"]))
+        .json()
+    )
+    (found,) = [r for r in listed["items"] if r["subject_request_id"] == subject_request_id]
+    return found["id"]
 
 
 # -- the data subject ------------------------------------------------------------------
@@ -410,6 +453,15 @@ def test_every_link_in_every_mail_answers(service):
         for link in mail.links():
             if link not in service.checked_links and "/auth/link/" not in link:
                 service.check_link(link)  # (sign-in links are single use: checked before)
+
+
+def test_the_processes_log_task_ids_whole(service):
+    tasks = re.findall(r"Task [a-z_.]+\[([^\]]*)\]", service.output())
+    assert tasks, service.tail()
+    for task_id in tasks:
+        assert re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", task_id
+        )
 
 
 def test_stopping_is_prompt_and_clean(service):
