@@ -18,6 +18,7 @@ from sqlalchemy import Uuid
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import declared_attr
 from sqlalchemy.orm import mapped_column
@@ -192,6 +193,7 @@ def bulk_insert(table: Table, rows: list[dict], *, return_ids: bool = False) -> 
     the table's sequence first when `return_ids`; other databases get executemany, or
     INSERT ... RETURNING. Column defaults are not applied: `rows` must carry every value.
     Returns the new ids in the order of `rows` when `return_ids`, else [].
+    A unique or foreign-key violation is SQLAlchemy's IntegrityError on every database.
     """
     if not rows:
         return []
@@ -216,10 +218,15 @@ def bulk_insert(table: Table, rows: list[dict], *, return_ids: bool = False) -> 
         rows = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
     columns = list(rows[0])
     names = ", ".join(f'"{name}"' for name in columns)
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
     cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([row[name] for name in columns])
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+    except connection.dialect.dbapi.IntegrityError as exc:
+        # COPY runs on the driver's cursor, past SQLAlchemy's translation of errors.
+        raise IntegrityError(statement, None, exc) from None
     return ids
 
 
