@@ -5,10 +5,6 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 export PORT
-# Every process `make run` starts builds its links (sign-in, verification, results, notices)
-# from this one address, the one served.
-PRIVACY_BASE_URL ?= http://127.0.0.1:$(PORT)
-export PRIVACY_BASE_URL
 
 .PHONY: run test migrate lint format clean-instance
 

@@ -213,8 +213,7 @@ def _embedded_secrets(instance: Path) -> dict[str, str]:
     }
     files.private_dirs(instance)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
+    with files.open_private(tmp, "w") as fh:
         json.dump(generated, fh, indent=2)
     try:
         # link() fails if another process won the race; then its secrets are the ones to use.
@@ -233,8 +232,7 @@ def _embedded_backup_keys(instance: Path) -> str:
     if not path.exists():
         files.private_dirs(instance)
         tmp = instance / f"backup-keys.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        with files.open_private(tmp, "w") as fh:
             fh.write(f"b{secrets.token_hex(3)}:{_new_key()}\n")
         try:
             os.link(tmp, path)
