@@ -132,24 +132,29 @@ def error_payload(error: HTTPException) -> tuple[dict, dict]:
     return payload, dict(data.get("headers") or {})
 
 
+def report_server_error(error: HTTPException) -> None:
+    """Roll back, and log an unexpected failure by type, frames and request id only:
+    exception messages can carry input values."""
+    from privacy.extensions import db
+
+    db.session.rollback()
+    original = getattr(error, "original_exception", None)
+    if original is not None:
+        frames = "".join(traceback.format_tb(original.__traceback__))
+        logger.error(
+            "unhandled %s request_id=%s\n%s",
+            type(original).__name__,
+            g.get("request_id"),
+            frames,
+        )
+
+
 def handle_http_exception(error: HTTPException):
     """Render every HTTP error, including unexpected 500s, in the one shape."""
     if error.code is None:
         return error
     if error.code >= 500:
-        from privacy.extensions import db
-
-        db.session.rollback()
-        original = getattr(error, "original_exception", None)
-        if original is not None:
-            # Type and frames only: exception messages can carry input values.
-            frames = "".join(traceback.format_tb(original.__traceback__))
-            logger.error(
-                "unhandled %s request_id=%s\n%s",
-                type(original).__name__,
-                g.get("request_id"),
-                frames,
-            )
+        report_server_error(error)
     payload, headers = error_payload(error)
     if _wants_html():
         body = render_template("error.html", error=payload)

@@ -65,6 +65,7 @@ def invite():
             name=request.form.get("name") or None,
             role=request.form.get("role", "member"),
             actor=g.actor,
+            granter=g.authority,
         )
         db.session.commit()
     except AppError as exc:
@@ -78,7 +79,13 @@ def invite():
 def change_role():
     try:
         member = get_for_account(Member, _form_id(), g.account)
-        services.change_role(g.account, member, role=request.form.get("role", ""), actor=g.actor)
+        services.change_role(
+            g.account,
+            member,
+            role=request.form.get("role", ""),
+            actor=g.actor,
+            granter=g.authority,
+        )
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
@@ -104,7 +111,7 @@ def remove():
 def resend_invitation():
     try:
         member = get_for_account(Member, _form_id(), g.account)
-        services.resend_invitation(g.account, member, actor=g.actor)
+        services.resend_invitation(g.account, member, actor=g.actor, granter=g.authority)
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
@@ -145,6 +152,7 @@ def create_token():
             scopes=scopes,
             member=member,
             actor=g.actor,
+            granter=g.authority,
         )
         db.session.commit()
     except AppError as exc:

@@ -17,6 +17,7 @@ from privacy.accounts.schemas import TokenCreatedSchema
 from privacy.accounts.schemas import TokenCreateSchema
 from privacy.accounts.schemas import TokenSchema
 from privacy.auth.permissions import requires
+from privacy.database import for_account
 from privacy.database import get_for_account
 from privacy.extensions import Blueprint
 from privacy.extensions import db
@@ -44,22 +45,23 @@ def list_members():
 
 
 @bp.post("/members")
-@requires("members:write")
+@requires("members:write", hands_on=True)
 @bp.arguments(MemberCreateSchema)
 @bp.response(201, MemberSchema)
 def add_member(data):
     """Add a member and e-mail the invitation; its link signs them in the first time."""
-    member = services.invite_member(g.account, **data)
+    member = services.invite_member(g.account, **data, actor=g.actor, granter=g.authority)
     db.session.commit()
     return member
 
 
 @bp.post("/members/<uuid:member_id>/invitation")
-@requires("members:write")
+@requires("members:write", hands_on=True)
 @bp.response(200, MemberSchema)
 def resend_invitation(member_id: uuid.UUID):
     """A fresh invitation for a member who has not signed in yet (409 once they have)."""
-    member = services.resend_invitation(g.account, get_for_account(Member, member_id, g.account))
+    member = get_for_account(Member, member_id, g.account)
+    services.resend_invitation(g.account, member, actor=g.actor, granter=g.authority)
     db.session.commit()
     return member
 
@@ -72,13 +74,13 @@ def get_member(member_id: uuid.UUID):
 
 
 @bp.patch("/members/<uuid:member_id>")
-@requires("members:write")
+@requires("members:write", hands_on=True)
 @bp.arguments(MemberUpdateSchema)
 @bp.response(200, MemberSchema)
 def change_role(data, member_id: uuid.UUID):
     """Change a member's role. 409 when it would leave the account without an admin."""
     member = get_for_account(Member, member_id, g.account)
-    services.change_role(g.account, member, role=data["role"])
+    services.change_role(g.account, member, role=data["role"], actor=g.actor, granter=g.authority)
     db.session.commit()
     return member
 
@@ -88,7 +90,7 @@ def change_role(data, member_id: uuid.UUID):
 @bp.response(204)
 def remove_member(member_id: uuid.UUID):
     """Remove a member and revoke their tokens. 409 for the last admin."""
-    services.remove_member(g.account, get_for_account(Member, member_id, g.account))
+    services.remove_member(g.account, get_for_account(Member, member_id, g.account), actor=g.actor)
     db.session.commit()
 
 
@@ -100,12 +102,16 @@ def list_tokens():
 
 
 @bp.post("/tokens")
-@requires("tokens:manage")
+@requires("tokens:manage", hands_on=True)
 @bp.arguments(TokenCreateSchema)
 @bp.response(201, TokenCreatedSchema)
 def create_token(data):
     """Create a token; the response carries the secret this one time only."""
-    token, secret = services.create_token(g.account, **data)
+    member_id = g.authority.member_id
+    member = db.session.scalar(for_account(Member, g.account).where(Member.id == member_id))
+    token, secret = services.create_token(
+        g.account, **data, member=member, actor=g.actor, granter=g.authority
+    )
     db.session.commit()
     token.secret = secret  # transient, never stored
     return token
@@ -123,6 +129,7 @@ def get_token(token_id: uuid.UUID):
 @bp.response(200, TokenSchema)
 def revoke_token(token_id: uuid.UUID):
     """Revoke a token; it is refused (401) from the next request on."""
-    token = services.revoke_token(g.account, get_for_account(ApiToken, token_id, g.account))
+    token = get_for_account(ApiToken, token_id, g.account)
+    services.revoke_token(g.account, token, actor=g.actor)
     db.session.commit()
     return token

@@ -19,11 +19,13 @@ from privacy.accounts.models import Member
 from privacy.audit import services as audit
 from privacy.auth import sessions
 from privacy.auth import signin
+from privacy.auth.permissions import Authority
 from privacy.crypto import token_hash
 from privacy.database import email_index
 from privacy.database import for_account
 from privacy.database import utcnow
 from privacy.errors import Conflict
+from privacy.errors import Forbidden
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.validation import clean_name
@@ -98,18 +100,38 @@ def add_member(
     return member
 
 
+# Members never expire, so a caller whose own authority ends cannot hand them a role.
+MEMBER_GRANT = "a member (members do not expire)"
+
+
 def invite_member(
-    account: Account, *, email: str, name: str | None, role: str, actor: str | None = None
+    account: Account,
+    *,
+    email: str,
+    name: str | None,
+    role: str,
+    actor: str | None = None,
+    granter: Authority | None = None,
 ) -> Member:
-    """Add a member and mail the invitation; its link is their first sign-in."""
+    """Add a member and mail the invitation; its link is their first sign-in.
+
+    `granter` is the caller's authority (None: the platform itself): it must hold the role
+    in every area, without an end (403)."""
+    if granter is not None and role in ROLES:
+        granter.check_grant(role=role, scopes=None, expires_at=None, what=MEMBER_GRANT)
     member = add_member(account, email=email, name=name, role=role, actor=actor)
     return _invite(account, member, actor)
 
 
-def resend_invitation(account: Account, member: Member, *, actor: str | None = None) -> Member:
-    """A new invitation for a member who has not signed in yet (409 once they have)."""
+def resend_invitation(
+    account: Account, member: Member, *, actor: str | None = None, granter: Authority | None = None
+) -> Member:
+    """A new invitation for a member who has not signed in yet (409 once they have). It
+    hands the member's role on again, so `granter` must hold it (403)."""
     if member.joined_at is not None:
         raise Conflict("This member has already signed in; they can ask for a sign-in link.")
+    if granter is not None:
+        granter.check_grant(role=member.role, scopes=None, expires_at=None, what=MEMBER_GRANT)
     return _invite(account, member, actor)
 
 
@@ -131,8 +153,16 @@ def _admin_count(account: Account) -> int:
     )
 
 
-def change_role(account: Account, member: Member, *, role: str, actor: str | None = None) -> Member:
-    """Change a member's role; the last admin cannot be demoted (409).
+def change_role(
+    account: Account,
+    member: Member,
+    *,
+    role: str,
+    actor: str | None = None,
+    granter: Authority | None = None,
+) -> Member:
+    """Change a member's role; the last admin cannot be demoted (409). A promotion hands the
+    role on, so `granter` must hold it (403); anyone allowed to manage members may demote.
 
     Demotion revokes the member's admin tokens.
     """
@@ -140,6 +170,8 @@ def change_role(account: Account, member: Member, *, role: str, actor: str | Non
         raise ValidationFailed(errors={"role": [f"Role must be one of {', '.join(ROLES)}."]})
     if role == member.role:
         return member
+    if granter is not None and ROLES.index(role) > ROLES.index(member.role):
+        granter.check_grant(role=role, scopes=None, expires_at=None, what=MEMBER_GRANT)
     if member.role == "admin" and _admin_count(account) <= 1:
         raise Conflict("The last admin of an account cannot be demoted.")
     old = member.role
@@ -193,8 +225,13 @@ def create_token(
     expires_at: datetime | None = None,
     member: Member | None = None,
     actor: str | None = None,
+    granter: Authority | None = None,
 ) -> tuple[ApiToken, str]:
-    """Issue a token; only its SHA-256 is stored, the secret is returned this once."""
+    """Issue a token; only its SHA-256 is stored, the secret is returned this once.
+
+    `granter` is the caller's authority (None: the platform itself). The token belongs to
+    the granter's member, so removing or demoting that member revokes it, and it holds no
+    higher role, no other area and no later end than the granter (403)."""
     if role not in ROLES:
         raise ValidationFailed(errors={"role": [f"Role must be one of {', '.join(ROLES)}."]})
     if scopes is not None:
@@ -206,6 +243,13 @@ def create_token(
         scopes = sorted(set(scopes))
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed(errors={"expires_at": ["Expiry must be in the future."]})
+    if granter is not None:
+        if granter.member_id is None or member is None or member.id != granter.member_id:
+            raise Forbidden(
+                "This token belongs to no member, so it cannot create tokens: "
+                "create them from a member's token or from the tokens page."
+            )
+        granter.check_grant(role=role, scopes=scopes, expires_at=expires_at, what="the new token")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         public_id=uuid.uuid4(),

@@ -1,11 +1,20 @@
-"""The permission table, token and session authentication, and the decorators every view
-declares: `requires` (API, bearer token), `page` (pages, browser session) and `public`."""
+"""The permission table, token and session authentication, the caller's authority, and the
+decorators every view declares: `requires` (API, bearer token), `page` (pages, browser
+session) and `public`.
+
+The authority rule: what a caller hands on (a token, a member, a role, a support grant) is
+always a subset of what it holds itself: no higher role, no API area it lacks, no end later
+than its own. `Authority.check_grant` and `Authority.check_all` enforce it in the services.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from datetime import timedelta
 
 from flask import g
@@ -19,6 +28,7 @@ from sqlalchemy import update
 from privacy.accounts.models import ROLES
 from privacy.accounts.models import Account
 from privacy.accounts.models import ApiToken
+from privacy.accounts.models import Member
 from privacy.crypto import token_hash
 from privacy.database import begin_write
 from privacy.database import utcnow
@@ -38,6 +48,8 @@ PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
     "audit:read": ("admin", "audit", "read"),
     "requests:read": ("member", "requests", "read"),
     "requests:write": ("member", "requests", None),
+    # An erasure through OpenDSR deletes like `DELETE /subjects/{id}`: admins only.
+    "requests:erase": ("admin", "requests", None),
     "requests:manage": ("admin", "requests", "write"),
     "scrub": ("member", "scrub", "read"),
     "scrub:reverse": ("admin", "scrub", None),
@@ -45,6 +57,13 @@ PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
     "subprocessors:read": ("member", "subprocessors", "read"),
     "subprocessors:object": ("admin", "subprocessors", None),
 }
+
+
+def support_permissions(access: str) -> list[str]:
+    """What a support grant with this access lets an operator do in the account."""
+    allowed = {"read": {"read"}, "write": {"read", "write"}}.get(access, set())
+    return [name for name, (_role, _scope, grant) in PERMISSIONS.items() if grant in allowed]
+
 
 PUBLIC = "public"
 # Page-only declarations: any signed-in browser, platform operators only, and the DPO only.
@@ -56,10 +75,85 @@ TOKEN_PATTERN = re.compile(r"^prv_[A-Za-z0-9_-]{20,100}$")
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 # Built once: every API request runs it, and building a statement costs more than its SQL.
 _TOKEN_QUERY = (
-    select(ApiToken, Account)
+    select(ApiToken, Account, Member.role)
     .join(Account, Account.id == ApiToken.account_id)
+    .outerjoin(Member, Member.id == ApiToken.member_id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
 )
+
+
+def _lower(role: str, other: str) -> str:
+    return role if ROLES.index(role) <= ROLES.index(other) else other
+
+
+@dataclass(frozen=True)
+class Authority:
+    """What a caller holds: a role, the API areas (None: every area the role allows), when
+    it ends (None: never) and the member it acts for (None: nobody, e.g. an old token)."""
+
+    role: str
+    scopes: frozenset[str] | None = None
+    expires_at: datetime | None = None
+    member_id: int | None = None
+
+    @classmethod
+    def of_token(cls, token: ApiToken, member_role: str | None = None) -> Authority:
+        """A token holds its own role, never more than its member's role today."""
+        role = token.role if member_role is None else _lower(token.role, member_role)
+        scopes = None if token.scopes is None else frozenset(token.scopes)
+        return cls(role, scopes, token.expires_at, token.member_id)
+
+    @classmethod
+    def of_member(cls, member: Member) -> Authority:
+        """A signed-in member holds their role in every area; a member does not expire."""
+        return cls(member.role, None, None, member.id)
+
+    def allows(self, permission: str) -> bool:
+        role, scope, _grant = PERMISSIONS[permission]
+        return ROLES.index(self.role) >= ROLES.index(role) and (
+            self.scopes is None or scope in self.scopes
+        )
+
+    def check(self, permission: str) -> None:
+        """403 unless this caller holds the permission."""
+        role, scope, _grant = PERMISSIONS[permission]
+        if ROLES.index(self.role) < ROLES.index(role):
+            raise Forbidden(f"This needs the {role} role.")
+        if self.scopes is not None and scope not in self.scopes:
+            raise Forbidden(f"This token lacks the {scope!r} scope.")
+
+    def check_all(self, permissions: Iterable[str], *, what: str) -> None:
+        """403 unless this caller holds every permission `what` would hand on."""
+        missing = sorted(p for p in permissions if not self.allows(p))
+        if missing:
+            raise Forbidden(
+                f"You cannot hand on more than you hold: {what} allows {', '.join(missing)}."
+            )
+
+    def check_grant(
+        self, *, role: str, scopes: Iterable[str] | None, expires_at: datetime | None, what: str
+    ) -> None:
+        """403 unless `what` (a role, the API areas, None for all, and an end, None for
+        never) lies within this caller's own authority."""
+        if role in ROLES and ROLES.index(role) > ROLES.index(self.role):
+            raise Forbidden(
+                f"You hold the {self.role} role, so {what} cannot have the {role} role."
+            )
+        if self.scopes is not None:
+            if scopes is None:
+                raise Forbidden(
+                    f"This token is narrowed to {', '.join(sorted(self.scopes))}, so {what} "
+                    "cannot cover every area: name scopes within those."
+                )
+            extra = sorted(set(scopes) - self.scopes)
+            if extra:
+                raise Forbidden(
+                    f"This token lacks {', '.join(extra)}, so {what} cannot have "
+                    f"{'it' if len(extra) == 1 else 'them'}."
+                )
+        if self.expires_at is not None and (expires_at is None or expires_at > self.expires_at):
+            end = self.expires_at.isoformat(timespec="seconds")
+            raise Forbidden(f"This token ends at {end}, so {what} must end no later.")
 
 
 def _bearer_token() -> str:
@@ -76,7 +170,7 @@ def authenticate() -> ApiToken:
     now = utcnow()
     if row is None:
         raise Unauthorized()
-    token, account = row
+    token, account, member_role = row
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         raise Unauthorized()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
@@ -88,19 +182,23 @@ def authenticate() -> ApiToken:
     g.token = token
     g.account = account
     g.actor = f"token:{token.public_id}"
+    g.authority = Authority.of_token(token, member_role)
     return token
 
 
 def check(token: ApiToken, permission: str) -> None:
-    role, scope, _grant = PERMISSIONS[permission]
-    if ROLES.index(token.role) < ROLES.index(role):
-        raise Forbidden(f"This needs the {role} role.")
-    if token.scopes is not None and scope not in token.scopes:
-        raise Forbidden(f"This token lacks the {scope!r} scope.")
+    """403 unless the token holds the permission (its member's role caps its own)."""
+    authority = g.get("authority")
+    if authority is None or g.get("token") is not token:
+        authority = Authority.of_token(token)
+    authority.check(permission)
 
 
-def requires(permission: str) -> Callable:
-    """Declare and enforce a view's permission: 401 without a valid token, 403 without rights."""
+def requires(permission: str, *, hands_on: bool = False) -> Callable:
+    """Declare and enforce a view's permission: 401 without a valid token, 403 without rights.
+
+    `hands_on` declares a view that hands authority on (a token, a member's role, a support
+    grant): its service also refuses (403) whatever exceeds the caller's own authority."""
     if permission not in PERMISSIONS:
         raise KeyError(f"unknown permission {permission!r}")
 
@@ -111,6 +209,7 @@ def requires(permission: str) -> Callable:
             return view(*args, **kwargs)
 
         wrapper.permission = permission
+        wrapper.hands_on = hands_on
         return wrapper
 
     return decorate
@@ -167,6 +266,9 @@ def page(permission: str) -> Callable:
             if principal is None:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             check_principal(principal, permission)
+            # Only members hand anything on; support staff never may (see PERMISSIONS).
+            member = principal.member
+            g.authority = Authority.of_member(member) if member is not None else None
             return view(*args, **kwargs)
 
         wrapper.permission = permission

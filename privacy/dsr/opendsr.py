@@ -36,6 +36,7 @@ from privacy.dsr.models import KINDS
 from privacy.dsr.models import DataSubjectRequest
 from privacy.errors import AppError
 from privacy.errors import BadRequest
+from privacy.errors import report_server_error
 from privacy.extensions import db
 from privacy.validation import normalize_email
 
@@ -51,6 +52,9 @@ SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 MAX_CALLBACKS = 10
 CLOCK_SKEW = timedelta(minutes=5)
+# A controller forwards what it received; a request older than the longest legal deadline
+# (one month plus a two-month extension) would be overdue on arrival, so it is refused.
+MAX_SUBMITTED_AGE = timedelta(days=92)
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -96,8 +100,12 @@ class OpenDsrError(BadRequest):
 @bp.errorhandler(HTTPException)
 @bp.errorhandler(AppError)  # Flask files AppError's handler under its code 400: match it
 def spec_error(error: HTTPException):
-    if error.code is None or error.code >= 500:
+    """Every error of these routes, unexpected ones included, in the spec's shape and signed:
+    a controller never has to parse an HTML page."""
+    if error.code is None:
         raise error
+    if error.code >= 500:
+        report_server_error(error)
     reasons = getattr(error, "reasons", None) or []
     data = getattr(error, "data", None) or {}
     message = data.get("message") or error.description
@@ -195,10 +203,18 @@ def _parse(raw: bytes) -> dict:
         when = datetime.fromisoformat(str(submitted).replace("Z", "+00:00"))
         if when.tzinfo is None:
             raise ValueError
+        when = when.astimezone(UTC)
         if when > utcnow() + CLOCK_SKEW:
             reasons.append(("invalid_submitted_time", "submitted_time lies in the future."))
-        out["submitted_at"] = when.astimezone(UTC)
-    except (TypeError, ValueError):
+        elif when < utcnow() - MAX_SUBMITTED_AGE:
+            reasons.append(
+                (
+                    "invalid_submitted_time",
+                    f"submitted_time is more than {MAX_SUBMITTED_AGE.days} days ago.",
+                )
+            )
+        out["submitted_at"] = when
+    except (TypeError, ValueError, OverflowError):
         reasons.append(("invalid_submitted_time", "submitted_time must be RFC 3339 with a zone."))
     identities = body.get("subject_identities")
     if not isinstance(identities, list) or not identities:
@@ -282,6 +298,8 @@ def create_request():
 
     raw = request.get_data(cache=False)
     data = _parse(raw)
+    if data["kind"] == "erasure":
+        g.authority.check("requests:erase")
     dsr = services.submit(g.account, source="opendsr", verified="authenticated controller", **data)
     jobs.after_commit(tasks.process, dsr.id)
     answer = _created(dsr, raw)  # before the commit, which would expire what it reads
@@ -319,8 +337,12 @@ def get_request(subject_request_id: str):
 @bp.delete("/opengdpr_requests/<subject_request_id>")
 @requires("requests:write")
 def cancel_request(subject_request_id: str):
-    """Cancel while pending (202); once work started, 409."""
+    """Cancel while pending (202); once work started, 409. A request the data subject made
+    through the public form is theirs to withdraw: cancelling it needs the admin's
+    `requests:manage`."""
     dsr = services.get_by_subject_request_id(g.account, _uuid(subject_request_id), for_update=True)
+    if dsr.source != "opendsr":
+        g.authority.check("requests:manage")
     services.cancel(g.account, dsr)
     db.session.commit()
     body = {

@@ -77,6 +77,7 @@ def create_grant():
             expires_at=utcnow() + timedelta(hours=hours),
             reason=request.form.get("reason", ""),
             actor=g.actor,
+            granter=g.authority,
         )
         db.session.commit()
     except AppError as exc:

@@ -40,7 +40,7 @@ def list_grants():
 
 
 @bp.post("/support-grants")
-@requires("grants:manage")
+@requires("grants:manage", hands_on=True)
 @bp.arguments(GrantCreateSchema)
 @bp.response(201, GrantSchema)
 def create_grant(data):
@@ -52,6 +52,7 @@ def create_grant(data):
         expires_at=utcnow() + timedelta(hours=data["hours"]),
         reason=data["reason"],
         actor=g.actor,
+        granter=g.authority,
     )
     db.session.commit()
     return _with_uses(grant)

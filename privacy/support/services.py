@@ -13,10 +13,13 @@ from sqlalchemy import update
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
 from privacy.audit.models import AuditEvent
+from privacy.auth.permissions import Authority
+from privacy.auth.permissions import support_permissions
 from privacy.database import email_index
 from privacy.database import for_account
 from privacy.database import utcnow
 from privacy.errors import Conflict
+from privacy.errors import Forbidden
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.support.models import ACCESS
@@ -100,8 +103,12 @@ def create_grant(
     expires_at: datetime,
     reason: str,
     actor: str,
+    granter: Authority | None = None,
 ) -> SupportGrant:
-    """Let one operator in: read-only unless `access` is write, for at most 72 hours."""
+    """Let one operator in: read-only unless `access` is write, for at most 72 hours.
+
+    `granter` is the caller's authority (None: the platform itself): it must hold everything
+    the grant allows, and the grant may not outlast it (403)."""
     errors: dict[str, list[str]] = {}
     operator = None
     try:
@@ -123,6 +130,12 @@ def create_grant(
         errors["reason"] = ["Give a reason of 1 to 500 characters (e.g. the ticket number)."]
     if errors:
         raise ValidationFailed(errors=errors)
+    expires_at = min(expires_at, now + MAX_GRANT)
+    if granter is not None:
+        granter.check_all(support_permissions(access), what=f"a {access} support grant")
+        if granter.expires_at is not None and expires_at > granter.expires_at:
+            end = granter.expires_at.isoformat(timespec="seconds")
+            raise Forbidden(f"This token ends at {end}, so the grant must end no later.")
     grant = SupportGrant(
         public_id=uuid.uuid4(),
         account_id=account.id,
@@ -131,7 +144,7 @@ def create_grant(
         reason=reason,
         created_by=actor,
         created_at=now,
-        expires_at=min(expires_at, now + MAX_GRANT),
+        expires_at=expires_at,
     )
     db.session.add(grant)
     db.session.flush()

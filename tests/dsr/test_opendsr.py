@@ -7,8 +7,12 @@ import json
 import os
 import threading
 import uuid
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -19,6 +23,8 @@ from privacy.extensions import db
 from privacy.inventory import services as inventory
 
 EMAIL = "ana.lima@example.org"
+# Two weeks ago at 10:00 UTC: recent enough to be taken, fixed enough to check the due date.
+SUBMITTED = (datetime.now(UTC) - timedelta(days=14)).replace(hour=10, minute=0, second=0)
 
 
 def body(kind: str = "access", **extra) -> dict:
@@ -26,7 +32,7 @@ def body(kind: str = "access", **extra) -> dict:
         "regulation": "gdpr",
         "subject_request_id": str(uuid.uuid4()),
         "subject_request_type": kind,
-        "submitted_time": "2026-11-20T10:00:00Z",
+        "submitted_time": SUBMITTED.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "subject_identities": [
             {"identity_type": "email", "identity_value": EMAIL, "identity_format": "raw"}
         ],
@@ -83,7 +89,8 @@ def test_a_request_is_taken_signed_and_completed(client, tenant, subject, queue)
     answer = response.json
     assert answer["subject_request_id"] == sent["subject_request_id"]
     assert answer["controller_id"] == str(tenant.account.public_id)
-    assert answer["expected_completion_time"] == "2026-12-20T10:00:00Z"
+    due = SUBMITTED + relativedelta(months=1)
+    assert answer["expected_completion_time"] == due.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert base64.b64decode(answer["encoded_request"]) == raw
     assert signing.verify(signing.get().certificate_pem, raw, answer["processor_signature"])
     path = f"/opendsr/v1/requests/{sent['subject_request_id']}"
@@ -149,6 +156,10 @@ def test_the_same_subject_request_id_twice_is_409_pointing_to_the_first(client, 
         ({"subject_request_id": str(uuid.uuid1())}, "invalid_subject_request_id"),
         ({"submitted_time": "yesterday"}, "invalid_submitted_time"),
         ({"submitted_time": "2999-01-01T00:00:00Z"}, "invalid_submitted_time"),
+        # Overdue on arrival: older than the longest legal deadline (3 months).
+        ({"submitted_time": "0001-01-01T00:00:00+14:00"}, "invalid_submitted_time"),
+        ({"submitted_time": "9999-12-31T23:59:59-12:00"}, "invalid_submitted_time"),
+        ({"submitted_time": "2020-01-01T00:00:00Z"}, "invalid_submitted_time"),
         (
             {
                 "subject_identities": [
