@@ -13,6 +13,7 @@ from privacy.auth.permissions import requires
 from privacy.database import begin_write
 from privacy.extensions import Blueprint
 from privacy.extensions import db
+from privacy.extensions import limiter
 from privacy.processors import documents
 
 bp = Blueprint(
@@ -24,6 +25,15 @@ bp = Blueprint(
 
 # Any member of the account; support staff with a read grant (pages only) likewise.
 PERMISSION = "subprocessors:read"
+# Downloads per account: rendering is cached by content, and this bounds what is left.
+DOWNLOAD_LIMIT = "30 per minute"
+
+
+def _account_key() -> str:
+    return f"documents:{g.account.public_id}"
+
+
+throttled = limiter.shared_limit(DOWNLOAD_LIMIT, scope="documents", key_func=_account_key)
 
 
 def _download(name: str, data: bytes, mimetype: str) -> Response:
@@ -45,6 +55,7 @@ def _download(name: str, data: bytes, mimetype: str) -> Response:
 
 @bp.get("/documents/subprocessor-annex.pdf")
 @requires(PERMISSION)
+@throttled
 @bp.response(200, description="The DPA annex as PDF.", content_type="application/pdf")
 def subprocessor_annex_pdf():
     """The DPA annex: the sub-processors effective for the account now, with their
@@ -56,6 +67,7 @@ def subprocessor_annex_pdf():
 
 @bp.get("/documents/record-of-processing.pdf")
 @requires(PERMISSION)
+@throttled
 @bp.response(200, description="The Art. 30(2) record as PDF.", content_type="application/pdf")
 def record_of_processing_pdf():
     """The Art. 30(2) record the platform keeps as the account's processor. Audited."""
@@ -66,6 +78,7 @@ def record_of_processing_pdf():
 
 @bp.get("/documents/record-of-processing.json")
 @requires(PERMISSION)
+@throttled
 @bp.response(200, description="The Art. 30(2) record as JSON.", content_type="application/json")
 def record_of_processing_json():
     """The same record as JSON (format privacy-record-of-processing/1). Audited."""

@@ -4,6 +4,10 @@ and the Art. 30(2) record of processing, as JSON-ready dicts and as PDF."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from datetime import date
 from datetime import datetime
 
@@ -274,11 +278,37 @@ def record(account: Account, at: datetime | None = None) -> dict:
     }
 
 
+# Rendering a document takes about a second of CPU, so each process keeps the last few it
+# rendered: a download of the same content on the same day is served from here.
+_RENDERED: OrderedDict[str, bytes] = OrderedDict()
+_RENDERED_MAX = 32
+_RENDERED_LOCK = threading.Lock()
+
+
+def _render_once(template: str, doc: dict) -> bytes:
+    """The PDF of `doc`, rendered only when its content changed. The PDF shows the date of
+    `effective_at`, never `generated_at`, so the key holds exactly what the page shows."""
+    shown = {**doc, "effective_at": doc["effective_at"][:10]}
+    shown.pop("generated_at", None)
+    text = json.dumps([template, shown], sort_keys=True, default=str)
+    key = hashlib.sha256(text.encode()).hexdigest()
+    with _RENDERED_LOCK:
+        if key in _RENDERED:
+            _RENDERED.move_to_end(key)
+            return _RENDERED[key]
+    rendered = pdf.render_pdf(template, doc=doc)
+    with _RENDERED_LOCK:
+        _RENDERED[key] = rendered
+        while len(_RENDERED) > _RENDERED_MAX:
+            _RENDERED.popitem(last=False)
+    return rendered
+
+
 def render_annex_pdf(account: Account, at: datetime | None = None) -> bytes:
     """annex() as PDF (the same data, laid out for signing with the DPA)."""
-    return pdf.render_pdf("processors/pdf/annex.html", doc=annex(account, at))
+    return _render_once("processors/pdf/annex.html", annex(account, at))
 
 
 def render_record_pdf(account: Account, at: datetime | None = None) -> bytes:
     """record() as PDF."""
-    return pdf.render_pdf("processors/pdf/record.html", doc=record(account, at))
+    return _render_once("processors/pdf/record.html", record(account, at))
