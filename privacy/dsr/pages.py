@@ -118,7 +118,8 @@ def requests():
 def _detail_page(dsr: DataSubjectRequest, status: int = 200, **context):
     principal = g.principal
     manage = _can_manage(principal)
-    # The requester's e-mail for the account's own admins only, not for support staff.
+    # The requester's e-mail and message for the account's own admins only, not for
+    # support staff.
     admin = principal.member is not None and principal.member.role == "admin"
     now = utcnow()
     return render_page(
@@ -126,6 +127,7 @@ def _detail_page(dsr: DataSubjectRequest, status: int = 200, **context):
         status,
         dsr=dsr,
         email=services.email_of(dsr) if admin else None,
+        message=services.message_of(dsr) if admin else None,
         deliveries=reminders.deliveries_of(dsr),
         manage=manage,
         now=now,

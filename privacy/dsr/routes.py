@@ -36,10 +36,11 @@ bp = Blueprint(
 
 def _detail(request: DataSubjectRequest) -> DataSubjectRequest:
     """The request with what the detail shows beyond its columns (transient attributes)."""
-    # The requester's e-mail is personal data the account's admins need to answer; members
-    # see the request without it.
+    # The requester's e-mail and message are personal data the account's admins need to
+    # answer; members see the request without them.
     admin = g.authority.role == "admin"
     request.requester_email = services.email_of(request) if admin else None
+    request.requester_message = services.message_of(request) if admin else None
     request.callback_deliveries = reminders.deliveries_of(request)
     return request
 

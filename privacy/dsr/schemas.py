@@ -86,6 +86,14 @@ class RequestDetailSchema(RequestSchema):
         allow_none=True,
         metadata={"description": "the requester's e-mail, for admins only; null otherwise"},
     )
+    message = ma.fields.String(
+        attribute="requester_message",
+        allow_none=True,
+        metadata={
+            "description": "what the requester wrote in the public form, for admins only; "
+            "null otherwise"
+        },
+    )
     history = ma.fields.List(ma.fields.Nested(EventSchema), attribute="events")
     instructions = ma.fields.List(ma.fields.Nested(InstructionSchema))
     callbacks = ma.fields.List(

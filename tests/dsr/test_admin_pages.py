@@ -325,3 +325,24 @@ def test_the_dpo_page_is_for_the_dpo_only(tenant, new_browser, outbox):
 
     stranger = new_browser().get("/dpo/requests")
     assert stranger.status_code == 302 and "/auth/login" in stranger.headers["Location"]
+
+
+def test_the_requesters_message_reaches_the_admins_only(client, tenant, new_browser, outbox):
+    note = "I closed my account in 2024 <b>and</b> want my invoices kept."
+    request = services.submit(
+        tenant.account, kind="erasure", source="form", email=REQUESTER, message=note
+    )
+    db.session.commit()
+    admin = new_browser()
+    sign_in(admin, outbox)
+    page = text(admin.get(detail(request)))
+    assert "I closed my account in 2024 &lt;b&gt;and&lt;/b&gt; want my invoices kept." in page
+
+    add_member(tenant)
+    member = new_browser()
+    sign_in(member, outbox, MEMBER)
+    assert "invoices" not in text(member.get(detail(request)))
+
+    api = f"/api/v1/requests/{request.public_id}"
+    assert client.get(api, headers=tenant.headers).json["message"] == note
+    assert client.get(api, headers=tenant.token_for("member")).json["message"] is None
