@@ -279,6 +279,10 @@ def page(permission: str) -> Callable:
 
 
 def public(view):
-    """Declare a view open to anyone (health checks, public pages)."""
+    """Declare a view open to anyone (health checks, public pages); the API document then
+    asks no token for it (flask-smorest reads `_apidoc` when the blueprint registers)."""
     view.permission = PUBLIC
+    apidoc = dict(getattr(view, "_apidoc", {}))
+    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), "security": []}
+    view._apidoc = apidoc
     return view
