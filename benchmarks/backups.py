@@ -192,6 +192,8 @@ def step_seed(config: dict) -> dict:
     from privacy.accounts import services as accounts
     from privacy.database import bulk_insert
     from privacy.database import encrypt_contact
+    from privacy.database import encrypt_field
+    from privacy.database import ref_index
     from privacy.database import utcnow
     from privacy.extensions import db
     from privacy.inventory import services as inventory
@@ -229,11 +231,14 @@ def step_seed(config: dict) -> dict:
                 name_ct, email_ct, key_id = encrypt_contact(
                     "subjects", public_id, f"{first} {last}", email
                 )
+                ref = f"cust-{number:07d}" if rng.random() < 0.8 else None
                 rows.append(
                     {
                         "public_id": public_id,
                         "account_id": account.id,
-                        "external_ref": f"cust-{number:07d}" if rng.random() < 0.8 else None,
+                        "external_ref_ct": ref
+                        and encrypt_field("subjects", public_id, "external_ref", ref),
+                        "external_ref_index": ref and ref_index(scope, ref),
                         "source": rng.choice(SOURCES),
                         "created_at": now,
                         "updated_at": now,

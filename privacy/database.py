@@ -1,13 +1,16 @@
-"""Model building blocks: UTC timestamps, tenant scoping, encrypted contact fields."""
+"""Model building blocks: UTC timestamps, tenant scoping, encrypted fields and their keyed
+indexes, the write-lock discipline of SQLite, and the answer to a busy database."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC
 from datetime import datetime
 from typing import TypeVar
 
 from flask import current_app
+from flask import g
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import LargeBinary
@@ -19,17 +22,28 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import declared_attr
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from privacy.errors import NotFound
+from privacy.errors import ServiceUnavailable
+from privacy.errors import handle_http_exception
 from privacy.extensions import db
 from privacy.validation import email_key
 
+logger = logging.getLogger(__name__)
+
 # Read by the engine's "begin" listener (privacy.app): SQLite begins with BEGIN IMMEDIATE.
 WRITE_LOCK = "privacy_write_lock"
+# What a client that met a busy database is told to wait before it tries again (seconds).
+BUSY_RETRY_AFTER = 2
+# SQLite's primary result codes for a lock it could not get: SQLITE_BUSY, SQLITE_LOCKED.
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+# PostgreSQL: lock_not_available (a lock_timeout ran out), deadlock_detected.
+_POSTGRESQL_BUSY_STATES = frozenset({"55P03", "40P01"})
 
 
 def utcnow() -> datetime:
@@ -48,6 +62,41 @@ def begin_write() -> None:
     """
     db.session.commit()
     db.session.connection(execution_options={WRITE_LOCK: True})
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether a database error means "busy, try again": SQLite's write lock stayed taken
+    past the busy timeout (or a read transaction could no longer write), or PostgreSQL gave
+    up waiting for a lock or broke a deadlock. The transaction is lost; the work is not wrong.
+    """
+    original = getattr(error, "orig", error)
+    code = getattr(original, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_BUSY_CODES
+    if getattr(original, "sqlstate", None) in _POSTGRESQL_BUSY_STATES:
+        return True
+    message = str(original)
+    return "database is locked" in message or "database table is locked" in message
+
+
+def answer_busy(error: OperationalError):
+    """Flask's handler of OperationalError: a request that met a busy database answers 503
+    with Retry-After, in the one error shape, after its transaction is rolled back (nothing
+    it began stays). Any other OperationalError is re-raised: a 500, as before.
+
+    A request waits for SQLite's write lock up to the busy timeout (privacy.app), a bound
+    that long writes respect by committing in short transactions (the bulk import).
+    """
+    if not is_busy(error):
+        raise error
+    db.session.rollback()
+    logger.warning("database busy; answered 503 request_id=%s", g.get("request_id"))
+    return handle_http_exception(
+        ServiceUnavailable(
+            "The database is busy; retry shortly.",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+    )
 
 
 class UTCDateTime(TypeDecorator):
@@ -160,6 +209,23 @@ def email_index(index_scope: str, normalized_email: str) -> str:
     """Keyed blind index of a normalized e-mail within `index_scope` (an account, or members);
     case-insensitive (validation.email_key), so any spelling of the address finds it."""
     return current_app.extensions["blind_index"](index_scope, email_key(normalized_email))
+
+
+def ref_index(index_scope: str, ref: str) -> str:
+    """Keyed blind index of a controller's customer id (a subject's external_ref, a request's
+    controller_customer_id) within `index_scope` (an account); exact, as the controller
+    spells it. Prefixed, so that it never equals the index of an e-mail."""
+    return current_app.extensions["blind_index"](index_scope, "external_ref:" + ref)
+
+
+def encrypt_field(table: str, public_id: uuid.UUID, field: str, value: str) -> bytes:
+    """`value` under the current data key, bound to its table, row and field; the row
+    records the key id (`key_id`) beside it."""
+    return current_app.extensions["keyring"].encrypt(value, _aad(table, public_id, field))
+
+
+def decrypt_field(table: str, public_id: uuid.UUID, field: str, blob: bytes, key_id: str) -> str:
+    return current_app.extensions["keyring"].decrypt(blob, key_id, _aad(table, public_id, field))
 
 
 def contact_columns(

@@ -3,18 +3,22 @@
 A deferred transaction that has read cannot take the write lock once another connection has
 committed since its first read: SQLite answers "database is locked" at once, whatever the
 busy timeout. Requests that change data begin with the write lock (BEGIN IMMEDIATE); a GET
-that writes calls `begin_write` first.
+that writes calls `begin_write` first. A request that cannot get the lock within the busy
+timeout answers 503 with Retry-After, and a bulk import holds the lock a chunk at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -26,6 +30,7 @@ from privacy.crypto import token_hash
 from privacy.database import begin_write
 from privacy.database import utcnow
 from privacy.extensions import db
+from privacy.inventory.models import StagedSubject
 from privacy.inventory.models import Subject
 
 pytestmark = pytest.mark.skipif(
@@ -219,3 +224,123 @@ def test_a_task_that_reads_then_writes_runs_again_after_another_commit(app, tena
     # Run again shortly, and a busy database is not a failed try: the retry count stays.
     again = queue.ran[1].job
     assert 0 < again.countdown <= 1 and again.retries == 0
+
+
+@contextlib.contextmanager
+def _busy_timeout(app, milliseconds: int):
+    """Every connection the app checks out waits at most `milliseconds` for the lock (the
+    service's own bound is longer; the behaviour is the same, the test is quicker)."""
+
+    def shorten(dbapi_connection, connection_record, connection_proxy):
+        dbapi_connection.execute(f"PRAGMA busy_timeout={milliseconds}")
+
+    event.listen(db.engine, "checkout", shorten)
+    try:
+        yield
+    finally:
+        event.remove(db.engine, "checkout", shorten)
+
+
+@contextlib.contextmanager
+def _write_lock_held_elsewhere():
+    """Another process's connection holding the database's write lock."""
+    other = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_a_write_that_cannot_get_the_lock_answers_503_with_retry_after(app, client, tenant):
+    db.session.commit()
+    with _busy_timeout(app, 200), _write_lock_held_elsewhere():
+        response = client.post(
+            "/api/v1/subjects",
+            json={"name": "Sam Subject", "email": "sam@example.org"},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "2"
+        assert response.json == {
+            "code": 503,
+            "status": "Service Unavailable",
+            "message": "The database is busy; retry shortly.",
+        }
+    # Nothing of it stays, and the same request goes through once the lock is free.
+    assert db.session.scalar(select(func.count()).select_from(Subject)) == 0
+    again = client.post(
+        "/api/v1/subjects",
+        json={"name": "Sam Subject", "email": "sam@example.org"},
+        headers=tenant.headers,
+    )
+    assert again.status_code == 201
+
+
+def test_a_get_that_writes_answers_503_too(app, client, tenant, monkeypatch):
+    monkeypatch.setattr(permissions, "LAST_USED_GRANULARITY", timedelta(0))
+    db.session.commit()
+    with _busy_timeout(app, 200), _write_lock_held_elsewhere():
+        response = client.get("/api/v1/subjects", headers=tenant.headers)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "2"
+    assert client.get("/api/v1/subjects", headers=tenant.headers).status_code == 200
+
+
+def test_a_bulk_import_lets_other_tenants_write_while_it_runs(
+    app, tenant, other_tenant, monkeypatch
+):
+    """The import stages its rows a chunk per transaction: between two chunks another
+    tenant's write gets the lock (within a short busy timeout, or it would be 503), and none
+    of the import's rows is the account's data before the import is published."""
+    from privacy.inventory import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 5)
+    rows = "".join(f"Person {n},p{n}@example.org,cust-{n}\n" for n in range(23))
+    body = "name,email,external_ref\n" + rows
+    first_chunk_staged, other_wrote = threading.Event(), threading.Event()
+    real_stage = services._stage_chunk
+
+    def stage_then_wait(*args):
+        real_stage(*args)
+        if not first_chunk_staged.is_set():
+            first_chunk_staged.set()
+            other_wrote.wait(10)
+
+    monkeypatch.setattr(services, "_stage_chunk", stage_then_wait)
+    answers = []
+
+    def run_import():
+        answers.append(
+            app.test_client().post(
+                "/api/v1/subjects/import",
+                data=body,
+                content_type="text/csv",
+                headers=tenant.headers,
+            )
+        )
+
+    db.session.commit()
+    with _busy_timeout(app, 1000):
+        importer = threading.Thread(target=run_import)
+        importer.start()
+        try:
+            assert first_chunk_staged.wait(10)
+            other = app.test_client().post(
+                "/api/v1/subjects",
+                json={"name": "Olga Other", "email": "olga@other.example"},
+                headers=other_tenant.headers,
+            )
+            listed = app.test_client().get("/api/v1/subjects", headers=tenant.headers)
+            staged = db.session.scalar(select(func.count()).select_from(StagedSubject))
+            db.session.commit()
+        finally:
+            other_wrote.set()
+            importer.join(30)
+
+    assert other.status_code == 201  # while the import was in progress
+    assert listed.status_code == 200 and listed.json["items"] == []  # nothing visible yet
+    assert staged == 5
+    assert answers[0].status_code == 201 and answers[0].json["imported"] == 23
+    assert db.session.scalar(select(func.count()).select_from(Subject)) == 23 + 1
+    assert db.session.scalar(select(func.count()).select_from(StagedSubject)) == 0

@@ -6,6 +6,7 @@ TASK_MODULES = (
     "privacy.mail",
     "privacy.audit.tasks",
     "privacy.dsr.tasks",
+    "privacy.inventory.tasks",
     "privacy.dsr.verification",
     "privacy.dsr.callbacks",
     "privacy.dsr.reminders",
@@ -25,6 +26,10 @@ BEAT_SCHEDULE = {
     "dsr-expire-unverified-hourly": {
         "task": "dsr.expire_unverified",
         "schedule": crontab(minute=25),
+    },
+    "inventory-purge-staged-hourly": {
+        "task": "inventory.purge_staged",
+        "schedule": crontab(minute=40),
     },
     "dsr-remind-daily": {
         "task": "dsr.remind",

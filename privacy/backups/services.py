@@ -628,9 +628,7 @@ def drill(*, progress: Progress | None = None) -> DrillReport:
                 with Session(engine) as session:
                     left = sum(
                         session.scalar(
-                            select(func.count())
-                            .select_from(Subject)
-                            .where(Subject.email_hash_index == entry.index)
+                            select(func.count()).select_from(Subject).where(ledger.named(entry))
                         )
                         or 0
                         for entry in ledger.entries()

@@ -4,21 +4,26 @@ short transactions, with object storage between them:
 
 `prepare` (first transaction, committed with the move to in_progress, after which the
 requester can no longer cancel):
-1. find the subject and remember who it is (subject_ref, the hash index);
-2. fix ledger_at, the time in the ledger entry's key, so that a re-run writes the same object;
-3. plan one erasure instruction per system holding a copy (Art. 19), for the receipt.
+1. find every subject the request names (its e-mail hash, and every record that carries its
+   customer id: one customer id may name several records) and remember who was found
+   (subject_ref, the first one; the hash index);
+2. fix ledger_at, the time in the ledger entries' keys, so that a re-run writes the same
+   objects: one entry per record found (one for the request when none is held);
+3. plan one erasure instruction per system holding a copy of any of them (Art. 19), for
+   the receipt.
 
-Between the transactions: the erasure-ledger entry (object storage, outside the database
+Between the transactions: the erasure-ledger entries (object storage, outside the database
 that backups copy), then the receipt's JSON, which names the planned instructions.
 
 `finish` (second transaction, holding the request's lock):
-4. record the instructions and delete the subject from the inventory (holdings go with it);
-5. audit the erasure, complete the request (the receipt's link, the status, the notice).
+4. record the instructions and delete the subjects from the inventory (holdings go with
+   them, and with each row its encrypted name, e-mail and customer id and their indexes);
+5. audit each erasure, complete the request (the receipt's link, the status, the notice).
 
-Steps 4 and 5 commit together, so nothing is reported done before the deletion and nothing
-is deleted without its audit row; the ledger entry exists before that transaction begins.
-Audit rows come last in each transaction: the first one locks the account's audit chain
-until the commit.
+Steps 4 and 5 commit together, so nothing is reported done before every deletion and
+nothing is deleted without its audit row; the ledger entries exist before that transaction
+begins. Audit rows come last in each transaction: the first one locks the account's audit
+chain until the commit.
 """
 
 from __future__ import annotations
@@ -49,47 +54,60 @@ from privacy.inventory.models import System
 class Prepared:
     """What `prepare` decided, to act on after its transaction is committed."""
 
-    subject: Subject | None  # as found, with the systems holding a copy
-    entry: ledger.Entry | None  # to write before anything is deleted
+    subjects: list[Subject]  # as found, with the systems holding a copy
+    entries: list[ledger.Entry]  # to write before anything is deleted
     instructions: list[ErasureInstruction]  # planned, not yet in the session
     prefix: str  # where the receipt goes
     receipt: bytes  # the receipt's JSON, naming the planned instructions
 
 
-_LOOK_UP = object()  # `prepare` finds the subject itself
+_LOOK_UP = object()  # `prepare` finds the subjects itself
 
 
 def prepare(account: Account, request: DataSubjectRequest, found=_LOOK_UP) -> Prepared:
     """Steps 1-3 for a verified (or interrupted in-progress) request, in the caller's
     transaction; the caller moves it to in_progress and commits.
 
-    The ledger entry is returned also when nothing is held now (an older backup may still
-    hold the person, and a restore of it must not bring them back); it is None when no
-    e-mail hash is known to name them. `found` is the subject `find_subjects` found for a
-    batch (None: no one), instead of a query per request.
+    One ledger entry per subject found; when none is held now, one for the request all
+    the same (an older backup may still hold the person, and a restore of it must not
+    bring them back), unless no e-mail hash or customer id is known to name them. `found`
+    is the list `find_subjects` found for a batch, instead of a query per request.
     """
-    subject = _identify(account, request, found)
+    subjects = _identify(account, request, found)
     request.results_prefix = package.prefix_for(account, request)
-    planned = _plan(request, subject) if subject is not None else []
-    entry = None
-    index = _index(account, request, subject)
-    if index is not None:
-        if request.ledger_at is None:
-            request.ledger_at = utcnow()
-        entry = ledger.Entry(
-            account=str(account.public_id),
-            index=index,
-            erased_at=request.ledger_at,
-            request=str(request.public_id),
-        )
+    planned = _plan(request, subjects)
+    entries = _entries(account, request, subjects)
     receipt = package.receipt_bytes(account, request, [*request.instructions, *planned])
     return Prepared(
-        subject=subject,
-        entry=entry,
+        subjects=subjects,
+        entries=entries,
         instructions=planned,
         prefix=request.results_prefix,
         receipt=receipt,
     )
+
+
+def _entries(
+    account: Account, request: DataSubjectRequest, subjects: list[Subject]
+) -> list[ledger.Entry]:
+    named = [(_subject_index(account, s), str(s.public_id)) for s in subjects]
+    if not named and (request.identity_index or request.customer_index):
+        named = [(request.identity_index, None)]
+    if not named:
+        return []
+    if request.ledger_at is None:
+        request.ledger_at = utcnow()
+    return [
+        ledger.Entry(
+            account=str(account.public_id),
+            index=index,
+            erased_at=request.ledger_at,
+            request=str(request.public_id),
+            ref_index=request.customer_index,
+            subject=subject,
+        )
+        for index, subject in named
+    ]
 
 
 def finish(
@@ -101,10 +119,10 @@ def finish(
     audit_into: list | None = None,
 ) -> None:
     """Steps 4-5 for an in-progress request, in a transaction that holds its lock, after the
-    ledger entry and the receipt were written; the caller commits.
+    ledger entries and the receipt were written; the caller commits.
 
-    `request`, `account` and `prepared.subject` are the objects `prepare` had, still loaded:
-    what others may have changed since (the subject's holdings, the subject itself) is
+    `request`, `account` and `prepared.subjects` are the objects `prepare` had, still loaded:
+    what others may have changed since (the subjects' holdings, the subjects themselves) is
     checked here with one query rather than loaded again. A batch passes `held` (from
     `held_by`, for all its subjects at once) and `audit_into` (its audit entries, recorded
     together by the caller, last in the transaction).
@@ -112,34 +130,39 @@ def finish(
     from privacy.dsr import notices
     from privacy.dsr import results
 
-    subject = prepared.subject
-    if subject is not None:
-        now_held = (held if held is not None else held_by([subject])).get(subject.id)
+    if held is None:
+        held = held_by(prepared.subjects)
+    subjects = []
+    for subject in prepared.subjects:
+        now_held = held.get(subject.id)
         if now_held is None:  # deleted meanwhile by other means: nothing left to delete
-            subject = None
-        elif now_held != {system.public_id for system in subject.systems}:
+            continue
+        if now_held != {system.public_id for system in subject.systems}:
             db.session.refresh(subject)  # its holdings changed: plan against the current ones
-    if subject is not None:
+        subjects.append(subject)
+    erased = []
+    if subjects:
         existing = {i.target_ref for i in request.instructions}
         request.instructions.extend(
             i for i in prepared.instructions if i.target_ref not in existing
         )
-        late = _plan(request, subject)
+        late = _plan(request, subjects)
         if late:  # a system got a copy after step 3: instruct it too, and say so
             request.instructions.extend(late)
             db.session.flush()
             package.write_receipt(account, request)
-        erased = {"request": str(request.public_id), "systems": len(subject.systems)}
-        db.session.delete(subject)
+        for subject in subjects:
+            erased.append((subject.public_id, len(subject.systems)))
+            db.session.delete(subject)
     # The audit rows last: the first one locks the account's audit chain until the commit.
     entries = audit_into if audit_into is not None else []
-    if subject is not None:
+    for public_id, systems in erased:
         entries.append(
             audit.Entry(
                 action="subject.erased",
                 object_type="subject",
-                object_id=subject.public_id,
-                data=erased,
+                object_id=public_id,
+                data={"request": str(request.public_id), "systems": systems},
                 actor="system",
             )
         )
@@ -159,45 +182,38 @@ def finish(
         audit.record_many(account, entries)
 
 
-def _identify(account: Account, request: DataSubjectRequest, found=_LOOK_UP) -> Subject | None:
-    """Step 1: the subject now, or (on a re-run after deletion) the one found before."""
-    if found is not _LOOK_UP:
-        subject = found
-    elif request.subject_ref is not None:
-        return db.session.scalar(
-            for_account(Subject, account).where(Subject.public_id == request.subject_ref)
-        )
-    elif request.no_data_held:
-        return None
-    else:
-        subject = services.find_subject(account, request)
+def _identify(account: Account, request: DataSubjectRequest, found=_LOOK_UP) -> list[Subject]:
+    """Step 1: the subjects now; the first run remembers who was found (or that no one was)."""
+    subjects = find_subjects(account, [request])[request.id] if found is _LOOK_UP else found
     if request.subject_ref is not None or request.no_data_held:
-        return subject
-    if subject is None:
+        return subjects
+    if not subjects:
         request.no_data_held = True
     else:
-        request.subject_ref = subject.public_id
+        request.subject_ref = subjects[0].public_id
         if request.identity_index is None:  # found by customer id: remember the e-mail hash
-            request.identity_index = _subject_index(account, subject)
-    return subject
+            request.identity_index = _subject_index(account, subjects[0])
+    return subjects
 
 
 def find_subjects(account: Account, requests: list[DataSubjectRequest]) -> dict:
-    """Step 1's lookup for a batch in one query: request id -> its subject, or None.
+    """Step 1's lookup for a batch in one query: request id -> its subjects (a list, oldest
+    first; empty for no one).
 
-    The same rules as one at a time: the subject found before (a re-run), else by the e-mail
-    hash, else by the customer id; a request already found to name no one stays so.
+    The same rules as services.find_subjects, and a re-run finds again the records found
+    before (subject_ref) as well; a request already found to name no one stays so.
     """
-    refs = {r.subject_ref for r in requests if r.subject_ref is not None}
-    indexes = {r.identity_index for r in requests if r.identity_index and not r.subject_ref}
-    customers = {r.customer_id for r in requests if r.customer_id and not r.subject_ref}
+    live = [r for r in requests if not (r.no_data_held and r.subject_ref is None)]
+    refs = {r.subject_ref for r in live if r.subject_ref is not None}
+    indexes = {r.identity_index for r in live if r.identity_index}
+    customers = {r.customer_index for r in live if r.customer_index}
     clauses = []
     if refs:
         clauses.append(Subject.public_id.in_(refs))
     if indexes:
         clauses.append(Subject.email_hash_index.in_(indexes))
     if customers:
-        clauses.append(Subject.external_ref.in_(customers))
+        clauses.append(Subject.external_ref_index.in_(customers))
     candidates = (
         db.session.scalars(
             for_account(Subject, account).where(or_(*clauses)).order_by(Subject.id)
@@ -205,20 +221,15 @@ def find_subjects(account: Account, requests: list[DataSubjectRequest]) -> dict:
         if clauses
         else []
     )
-    by_ref = {s.public_id: s for s in candidates}
-    by_index = {s.email_hash_index: s for s in candidates if s.email_hash_index}
-    by_customer: dict = {}
-    for s in candidates:
-        if s.external_ref is not None:
-            by_customer.setdefault(s.external_ref, s)
-    found = {}
-    for r in requests:
-        if r.subject_ref is not None:
-            found[r.id] = by_ref.get(r.subject_ref)
-        elif r.no_data_held:
-            found[r.id] = None
-        else:
-            found[r.id] = by_index.get(r.identity_index) or by_customer.get(r.customer_id)
+    found = {r.id: [] for r in requests}
+    for r in live:
+        found[r.id] = [
+            s
+            for s in candidates
+            if s.public_id == r.subject_ref
+            or (r.identity_index and s.email_hash_index == r.identity_index)
+            or (r.customer_index and s.external_ref_index == r.customer_index)
+        ]
     return found
 
 
@@ -250,21 +261,17 @@ def _subject_index(account: Account, subject: Subject) -> str:
     )
 
 
-def _index(account: Account, request: DataSubjectRequest, subject: Subject | None) -> str | None:
-    if subject is not None:
-        return _subject_index(account, subject)
-    return request.identity_index
-
-
-def _plan(request: DataSubjectRequest, subject: Subject) -> list[ErasureInstruction]:
-    """Step 3: an instruction for each system holding a copy that has none yet (re-runs
-    keep theirs). Not added to the session: the caller decides when they are recorded.
+def _plan(request: DataSubjectRequest, subjects: list[Subject]) -> list[ErasureInstruction]:
+    """Step 3: an instruction for each system holding a copy of any of the subjects that has
+    none yet (re-runs keep theirs); one per system, whatever the number of records it
+    holds. Not added to the session: the caller decides when they are recorded.
 
     The public id follows from the request and the system, so a second delivery of the
     task, running at the same time, plans the same ids, and the receipt either run writes
     names the instructions that are recorded.
     """
     existing = {i.target_ref for i in request.instructions}
+    systems = {system.id: system for subject in subjects for system in subject.systems}
     return [
         ErasureInstruction(
             public_id=uuid.uuid5(request.public_id, f"system:{system.public_id}"),
@@ -275,7 +282,7 @@ def _plan(request: DataSubjectRequest, subject: Subject) -> list[ErasureInstruct
             state="pending",
             created_at=utcnow(),
         )
-        for system in subject.systems
+        for _, system in sorted(systems.items())
         if f"system:{system.public_id}" not in existing
     ]
 

@@ -1,20 +1,26 @@
-"""The erasure ledger: one object per erasure, in object storage, outside the database.
+"""The erasure ledger: one object per erased record (one per request that found none), in
+object storage, outside the database.
 
 Backups copy the database, not this prefix, so a restored backup can be corrected by
 replaying every entry written after the backup was taken (`replay_erasures`). An entry holds
-no plaintext: the account's public id, the keyed index of the e-mail's SHA-256 (the same
-index the inventory uses), the time and the request id. Entries are kept at least 90 days,
-longer than any backup.
+no plaintext: the account's public id, the erased record's public id, the keyed index of
+the e-mail's SHA-256 and, for a request that named the person by the controller's customer
+id, that id's keyed index (the same indexes the inventory uses), the time and the request
+id. A replay deletes every subject an entry names by any of them. Entries are kept at
+least 90 days, longer than any backup.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 
 from sqlalchemy import delete
+from sqlalchemy import false
+from sqlalchemy import or_
 from sqlalchemy import select
 
 from privacy import storage
@@ -34,14 +40,30 @@ class LedgerUnreadable(RuntimeError):
 @dataclass(frozen=True)
 class Entry:
     account: str
-    index: str
+    index: str | None  # the e-mail hash's keyed index
     erased_at: datetime
     request: str
+    ref_index: str | None = None  # the customer id's keyed index, if the request gave one
+    subject: str | None = None  # the erased record's public id; None: none was held
 
 
-def key_for(erased_at: datetime, request_public_id) -> str:
-    """Keys sort by time, so `since` is a prefix comparison; one key per request."""
-    return f"{PREFIX}{erased_at.astimezone(UTC).strftime(STAMP)}-{request_public_id}.json"
+def key_for(erased_at: datetime, request_public_id, subject: str | None = None) -> str:
+    """Keys sort by time, so `since` is a prefix comparison; one key per request and record."""
+    suffix = f"-{subject}" if subject else ""
+    stamp = erased_at.astimezone(UTC).strftime(STAMP)
+    return f"{PREFIX}{stamp}-{request_public_id}{suffix}.json"
+
+
+def named(entry: Entry):
+    """The condition on subjects that an entry names (by record, e-mail hash or customer id)."""
+    clauses = []
+    if entry.subject:
+        clauses.append(Subject.public_id == _uuid(entry.subject))
+    if entry.index:
+        clauses.append(Subject.email_hash_index == entry.index)
+    if entry.ref_index:
+        clauses.append(Subject.external_ref_index == entry.ref_index)
+    return or_(*clauses) if clauses else false()
 
 
 def append(*, account: Account, index: str, erased_at: datetime, request_public_id) -> str:
@@ -58,20 +80,24 @@ def append(*, account: Account, index: str, erased_at: datetime, request_public_
 
 def write(entry: Entry) -> str:
     """Write an entry built beforehand; needs no database (runs between transactions)."""
-    key = key_for(entry.erased_at, entry.request)
+    key = key_for(entry.erased_at, entry.request, entry.subject)
     body = {
         "account": entry.account,
         "index": entry.index,
         "erased_at": entry.erased_at.astimezone(UTC).isoformat(),
         "request": entry.request,
     }
+    if entry.ref_index:
+        body["ref_index"] = entry.ref_index
+    if entry.subject:
+        body["subject"] = entry.subject
     storage.get().put(key, json.dumps(body).encode(), content_type="application/json")
     return key
 
 
 def remove(entry: Entry) -> None:
     """Withdraw the entry of an erasure that was refused before anything was deleted."""
-    storage.get().delete(key_for(entry.erased_at, entry.request))
+    storage.get().delete(key_for(entry.erased_at, entry.request, entry.subject))
 
 
 def entries(since: datetime | None = None):
@@ -84,9 +110,11 @@ def entries(since: datetime | None = None):
             data = json.loads(store.get(key))
             yield Entry(
                 account=data["account"],
-                index=data["index"],
+                index=data.get("index"),
                 erased_at=datetime.fromisoformat(data["erased_at"]),
                 request=data["request"],
+                ref_index=data.get("ref_index"),
+                subject=data.get("subject"),
             )
     except (storage.StorageError, ValueError, KeyError) as exc:
         raise LedgerUnreadable(f"the erasure ledger cannot be read ({type(exc).__name__})") from exc
@@ -110,10 +138,8 @@ def replay_erasures(since: datetime | None = None, *, session=None) -> int:
         account = accounts[entry.account]
         if account is None:  # the account itself is gone
             continue
-        named = for_account(Subject, account, Subject.id).where(
-            Subject.email_hash_index == entry.index
-        )
-        result = session.execute(delete(Subject).where(Subject.id.in_(named)))
+        ids = for_account(Subject, account, Subject.id).where(named(entry))
+        result = session.execute(delete(Subject).where(Subject.id.in_(ids)))
         deleted += result.rowcount or 0
     session.commit()
     return deleted
@@ -129,7 +155,5 @@ def purge(*, older_than: datetime) -> int:
     return len(old)
 
 
-def _uuid(text: str):
-    import uuid
-
+def _uuid(text: str) -> uuid.UUID:
     return uuid.UUID(text)

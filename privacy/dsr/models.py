@@ -75,10 +75,10 @@ class DataSubjectRequest(PublicIdMixin, AccountScopedMixin, db.Model):
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     source: Mapped[str] = mapped_column(String(16), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
-    # Who the request is about: the keyed index of the e-mail's SHA-256 and/or the
+    # Who the request is about: the keyed index of the e-mail's SHA-256 and/or of the
     # controller's customer id, plus the e-mail itself (encrypted) when it was given raw.
     identity_index: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    customer_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    customer_index: Mapped[str | None] = mapped_column(String(64), nullable=True)
     email_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     message_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

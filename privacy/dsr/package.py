@@ -21,7 +21,9 @@ from privacy.processors import notices
 from privacy.processors import services as processors
 
 SCHEMA_NAME = "access-package.schema.json"
-FORMAT = "privacy-access-package/1"
+# 2: `subjects` lists every record held about the person (one customer id may name
+# several), each with the systems holding it; 1 had one `subject` and its `systems`.
+FORMAT = "privacy-access-package/2"
 BACKUP_POLICY = (
     "Backups are taken daily, encrypted, and kept 30 days; every backup is deleted within "
     "90 days at the latest. Data erased on request remains only in those encrypted backups, "
@@ -41,11 +43,17 @@ def schema() -> dict:
     return json.loads(resources.files("privacy.dsr").joinpath(SCHEMA_NAME).read_text())
 
 
-def _recipients(account: Account, subject: Subject | None) -> list[dict]:
-    """Art. 15(1)(c) and 15(2): the controller's systems holding the subject's data, as its
+def _systems(subjects: list[Subject]) -> list:
+    """The systems holding any of the records, once each, in the inventory's order."""
+    held = {system.id: system for subject in subjects for system in subject.systems}
+    return [system for _, system in sorted(held.items())]
+
+
+def _recipients(account: Account, subjects: list[Subject]) -> list[dict]:
+    """Art. 15(1)(c) and 15(2): the controller's systems holding the person's data, as its
     inventory records them, then the platform's sub-processors effective for the account,
     one entry per location with the transfer's safeguard from the register."""
-    systems = list(subject.systems) if subject is not None else []
+    systems = _systems(subjects)
     recipients = [
         {"name": s.name, "kind": s.kind, "location": s.region.upper(), "safeguard": None}
         for s in systems
@@ -64,7 +72,7 @@ def _recipients(account: Account, subject: Subject | None) -> list[dict]:
     return recipients
 
 
-def _art15(account: Account, subject: Subject | None) -> dict:
+def _art15(account: Account, subjects: list[Subject]) -> dict:
     """What Art. 15(1) asks for; recipients from the inventory and the sub-processor register."""
     return {
         "controller": account.name,
@@ -73,19 +81,25 @@ def _art15(account: Account, subject: Subject | None) -> dict:
             "(the platform processes your data as a processor, Art. 28 GDPR)."
         ],
         "categories": ["identification data: name", "contact data: e-mail address"],
-        "recipients": _recipients(account, subject),
+        "recipients": _recipients(account, subjects),
         "retention": (
             "Kept while you are a user of the service or until the controller has it erased. "
             + BACKUP_POLICY
         ),
-        "source": (subject.source if subject is not None and subject.source else "the controller"),
+        "source": "; ".join(_sources(subjects)) or "the controller",
         "rights": RIGHTS,
         "complaint": services.COMPLAINT,
         "automated_decisions": "None.",
     }
 
 
-def build_access(account: Account, request: DataSubjectRequest, subject: Subject | None) -> dict:
+def _sources(subjects: list[Subject]) -> list[str]:
+    return list(dict.fromkeys(s.source for s in subjects if s.source))
+
+
+def build_access(account: Account, request: DataSubjectRequest, subjects: list[Subject]) -> dict:
+    """The package: every record in `subjects` (all those the request names), with the
+    systems holding each, the request history and the Art. 15(1) information."""
     history = services.history_for(account, request)
     document = {
         "format": FORMAT,
@@ -97,9 +111,23 @@ def build_access(account: Account, request: DataSubjectRequest, subject: Subject
             "type": request.kind,
             "received_at": request.received_at.isoformat(timespec="seconds"),
         },
-        "data_held": subject is not None,
-        "subject": None,
-        "systems": [],
+        "data_held": bool(subjects),
+        "subjects": [
+            {
+                "id": str(subject.public_id),
+                "name": subject.name,
+                "email": subject.email,
+                "external_ref": subject.external_ref,
+                "source": subject.source,
+                "created_at": subject.created_at.isoformat(timespec="seconds"),
+                "updated_at": subject.updated_at.isoformat(timespec="seconds"),
+                "systems": [
+                    {"id": str(s.public_id), "name": s.name, "kind": s.kind, "region": s.region}
+                    for s in subject.systems
+                ],
+            }
+            for subject in subjects
+        ],
         "requests": [
             {
                 "id": str(r.public_id),
@@ -112,22 +140,8 @@ def build_access(account: Account, request: DataSubjectRequest, subject: Subject
             }
             for r in history
         ],
-        "information": _art15(account, subject),
+        "information": _art15(account, subjects),
     }
-    if subject is not None:
-        document["subject"] = {
-            "id": str(subject.public_id),
-            "name": subject.name,
-            "email": subject.email,
-            "external_ref": subject.external_ref,
-            "source": subject.source,
-            "created_at": subject.created_at.isoformat(timespec="seconds"),
-            "updated_at": subject.updated_at.isoformat(timespec="seconds"),
-        }
-        document["systems"] = [
-            {"id": str(s.public_id), "name": s.name, "kind": s.kind, "region": s.region}
-            for s in subject.systems
-        ]
     jsonschema.validate(document, schema())  # never deliver a package that breaks its schema
     return document
 
@@ -216,10 +230,10 @@ def load(request: DataSubjectRequest, name: str) -> bytes:
     return ring.decrypt_bytes(ciphertext, key_id.decode(), f"{prefix}{name}".encode())
 
 
-def write_access(account: Account, request: DataSubjectRequest, subject: Subject | None) -> int:
+def write_access(account: Account, request: DataSubjectRequest, subjects: list[Subject]) -> int:
     """Build, render and store the package under prefix_for(); returns the number of files.
     Only reads the database: the caller records the prefix and the count."""
-    document = build_access(account, request, subject)
+    document = build_access(account, request, subjects)
     prefix = prefix_for(account, request)
     text = json.dumps(document, ensure_ascii=False, indent=2).encode()
     put(prefix, "access.json", text)

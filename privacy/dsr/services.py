@@ -11,6 +11,7 @@ from datetime import datetime
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy import or_
 from sqlalchemy import select
 
 from privacy.accounts.models import Account
@@ -127,7 +128,7 @@ def submit(
         source=source,
         status="received",
         identity_index=inventory.hash_index(account, email_sha256) if email_sha256 else None,
-        customer_id=customer_id,
+        customer_index=inventory.customer_index(account, customer_id) if customer_id else None,
         callback_urls=list(callback_urls or []),
         submitted_at=submitted_at or now,
         received_at=now,
@@ -329,16 +330,26 @@ def reject(
     return request
 
 
-def find_subject(account: Account, request: DataSubjectRequest) -> Subject | None:
-    """The inventory record the request is about, by e-mail hash or customer id."""
-    query = for_account(Subject, account)
+def find_subjects(account: Account, request: DataSubjectRequest) -> list[Subject]:
+    """Every inventory record the request is about, oldest first: the one with its e-mail
+    hash and every one with its customer id (a controller's customer id may name several
+    records: each is the person's data)."""
+    clauses = identity_clauses(request)
+    if not clauses:
+        return []
+    return list(
+        db.session.scalars(for_account(Subject, account).where(or_(*clauses)).order_by(Subject.id))
+    )
+
+
+def identity_clauses(request: DataSubjectRequest) -> list:
+    """Conditions on subjects naming the request's person, through the keyed indexes."""
+    clauses = []
     if request.identity_index:
-        subject = db.session.scalar(query.where(Subject.email_hash_index == request.identity_index))
-        if subject is not None:
-            return subject
-    if request.customer_id:
-        return db.session.scalar(query.where(Subject.external_ref == request.customer_id).limit(1))
-    return None
+        clauses.append(Subject.email_hash_index == request.identity_index)
+    if request.customer_index:
+        clauses.append(Subject.external_ref_index == request.customer_index)
+    return clauses
 
 
 def history_for(account: Account, request: DataSubjectRequest) -> list[DataSubjectRequest]:
@@ -346,10 +357,8 @@ def history_for(account: Account, request: DataSubjectRequest) -> list[DataSubje
     clauses = []
     if request.identity_index:
         clauses.append(DataSubjectRequest.identity_index == request.identity_index)
-    if request.customer_id:
-        clauses.append(DataSubjectRequest.customer_id == request.customer_id)
-    from sqlalchemy import or_
-
+    if request.customer_index:
+        clauses.append(DataSubjectRequest.customer_index == request.customer_index)
     return list(
         db.session.scalars(
             for_account(DataSubjectRequest, account)

@@ -176,20 +176,20 @@ def _erase(account: Account, request: DataSubjectRequest) -> str:
 
 def _finish_batch(account: Account, request: DataSubjectRequest, work: list) -> str:
     for _, prepared in work:
-        if prepared.entry is not None:
-            ledger.write(prepared.entry)  # before anything is deleted
+        for entry in prepared.entries:
+            ledger.write(entry)  # before anything is deleted
         package.put(prepared.prefix, "receipt.json", prepared.receipt)
 
     statuses = lock_statuses([each.id for each, _ in work])
-    held = erasure.held_by([p.subject for _, p in work if p.subject is not None])
+    held = erasure.held_by([s for _, p in work for s in p.subjects])
     entries = []
     for each, prepared in work:
         status = statuses.get(each.id)
         if status != "in_progress":
             # Rejected meanwhile (nothing was deleted), or completed by another run.
             if status != "completed":
-                if prepared.entry is not None:
-                    ledger.remove(prepared.entry)  # a restore must not erase them either
+                for entry in prepared.entries:
+                    ledger.remove(entry)  # a restore must not erase them either
                 package.remove(prepared.prefix, "receipt.json")
             continue
         erasure.finish(account, each, prepared, held=held, audit_into=entries)
@@ -248,16 +248,15 @@ def _claim(account: Account, request: DataSubjectRequest) -> list[DataSubjectReq
 
 
 def _one_per_subject(batch: list[DataSubjectRequest], found: dict) -> list[DataSubjectRequest]:
-    """Two erasures of the same person in one batch: keep the first; the other stays
-    verified for its own task, which will find no one left and say so."""
+    """Two erasures of the same record in one batch: keep the first; the other stays
+    verified for its own task, which will find no one left (or only what the first left)."""
     seen: set = set()
     kept = []
     for each in batch:
-        subject = found[each.id]
-        if subject is not None:
-            if subject.id in seen and each is not batch[0]:
-                continue
-            seen.add(subject.id)
+        ids = {subject.id for subject in found[each.id]}
+        if ids & seen and each is not batch[0]:
+            continue
+        seen |= ids
         kept.append(each)
     return kept
 
@@ -269,10 +268,10 @@ def _deliver_package(request_id: int) -> str:
 
     request = db.session.get(DataSubjectRequest, request_id, populate_existing=True)
     account = db.session.get(Account, request.account_id)
-    subject = services.find_subject(account, request)
-    subject_ref = subject.public_id if subject is not None else None
+    subjects = services.find_subjects(account, request)
+    subject_ref = subjects[0].public_id if subjects else None
     prefix = package.prefix_for(account, request)
-    count = package.write_access(account, request, subject)
+    count = package.write_access(account, request, subjects)
     db.session.rollback()  # ends the read-only transaction: nothing in it is kept
 
     request = lock(request_id)

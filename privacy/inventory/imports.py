@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import IO
 
+from privacy import validation
+
 CSV_TYPES = {"text/csv", "application/csv"}
 JSONL_TYPES = {
     "application/x-ndjson",
@@ -79,7 +81,10 @@ def _jsonl_rows(text: IO[str]) -> Iterator[tuple[int, dict | str]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = validation.load_json(line)
+        except validation.UnsafeJson as exc:  # too deep, a lone surrogate or a NUL...
+            yield number, f"This line is not acceptable JSON: {exc}."
+            continue
         except json.JSONDecodeError:
             yield number, "This line is not valid JSON."
             continue

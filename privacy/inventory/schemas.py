@@ -54,6 +54,9 @@ class SubjectCreateSchema(StrictSchema):
 
 
 class SubjectUpdateSchema(StrictSchema):
+    class Meta(StrictSchema.Meta):
+        openapi = {"minProperties": 1}  # the API document states `_not_empty`
+
     name = NameField()
     email = EmailField()
     external_ref = ma.fields.String(allow_none=True, validate=_ref)
@@ -104,6 +107,9 @@ class SystemCreateSchema(StrictSchema):
 
 
 class SystemUpdateSchema(StrictSchema):
+    class Meta(StrictSchema.Meta):
+        openapi = {"minProperties": 1}  # the API document states `_not_empty`
+
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     kind = ma.fields.String(validate=ma.validate.OneOf(SYSTEM_KINDS))
     region = ma.fields.String(validate=ma.validate.OneOf(SYSTEM_REGIONS))

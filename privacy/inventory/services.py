@@ -1,16 +1,39 @@
-"""Inventory rules: subjects with encrypted contact fields, systems, holdings, import and export."""
+"""Inventory rules: subjects with encrypted contact fields, systems, holdings, import and export.
+
+A bulk import is all or nothing for its caller, and on SQLite it never holds the database's
+one write lock for long, so that other tenants' writes go on while it runs:
+
+1. Read and check the whole upload (parsing, validation, the e-mails already present) in
+   short read transactions; no lock is held while the rows are parsed and checked.
+2. Encrypt and write the rows a chunk (IMPORT_CHUNK) at a time, each chunk in a transaction
+   of its own that holds the lock for a moment. On SQLite the chunks go to staging tables
+   (`staged_subjects`, `staged_holdings`) that no query of the account's data reads, keyed
+   by the import's id: the partial state of an import is never the account's data.
+3. Publish: one short transaction moves the staged rows into subjects and holdings with two
+   INSERT ... SELECT statements, and records the audit row. Either it commits, and the
+   whole upload is there, or it fails (an e-mail added meanwhile: 409) and nothing is.
+4. The staged rows are deleted, a chunk per transaction, whatever happened; rows left by a
+   process that died midway are purged by `purge_staged` (hourly, and before each import).
+
+An upload of one chunk, and every import on PostgreSQL (whose writers take row locks, not
+one lock for the database), skips staging: its rows go into subjects directly, in the one
+transaction that also records the audit row, as before.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import timedelta
 
 from sqlalchemy import delete
 from sqlalchemy import insert
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from privacy.accounts.models import Account
@@ -19,7 +42,9 @@ from privacy.database import begin_write
 from privacy.database import bulk_insert
 from privacy.database import email_index
 from privacy.database import encrypt_contact
+from privacy.database import encrypt_field
 from privacy.database import for_account
+from privacy.database import ref_index
 from privacy.database import utcnow
 from privacy.errors import Conflict
 from privacy.errors import NotFound
@@ -27,6 +52,8 @@ from privacy.errors import PayloadTooLarge
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.inventory.models import Holding
+from privacy.inventory.models import StagedHolding
+from privacy.inventory.models import StagedSubject
 from privacy.inventory.models import Subject
 from privacy.inventory.models import System
 from privacy.validation import MAX_EXTERNAL_REF
@@ -36,10 +63,21 @@ from privacy.validation import clean_name
 from privacy.validation import email_key
 from privacy.validation import normalize_email
 
+logger = logging.getLogger(__name__)
+
 DUPLICATE_EMAIL = "A subject with this e-mail already exists in the account."
 MAX_REPORTED_ROW_ERRORS = 1000
+# Rows per write transaction of an import: on SQLite each holds the write lock for a few
+# tens of milliseconds, so another tenant's write waits no longer than that.
 IMPORT_CHUNK = 2000
 IMPORT_FIELDS = frozenset({"name", "email", "external_ref", "source", "systems"})
+# Staged rows older than this belong to an import whose process died (gunicorn ends a
+# request after 120 s): `purge_staged` deletes them.
+STAGED_MAX_AGE = timedelta(hours=1)
+# SQLite's page cache while an import is published (negative: KiB, SQLite's convention):
+# the index updates of 100,000 rows then stay in memory, which shortens the publication's
+# hold of the lock by about a third. Set back before the commit.
+PUBLISH_CACHE_KIB = -65536
 
 
 def _scope(account: Account) -> str:
@@ -53,7 +91,17 @@ def email_hash(email: str) -> str:
 
 def hash_index(account: Account, sha256_hex: str) -> str:
     """The keyed index of an e-mail's SHA-256 in this account (subjects, erasure ledger)."""
-    return email_index(_scope(account), "sha256:" + sha256_hex.lower())
+    return _hash_index(_scope(account), sha256_hex)
+
+
+def _hash_index(scope: str, sha256_hex: str) -> str:
+    return email_index(scope, "sha256:" + sha256_hex.lower())
+
+
+def customer_index(account: Account, customer_id: str) -> str:
+    """The keyed index of a controller's customer id in this account: a subject's
+    `external_ref`, a request's `controller_customer_id` (the erasure ledger keeps it too)."""
+    return ref_index(_scope(account), customer_id)
 
 
 def _email_taken(account: Account, email: str, *, exclude_id: int | None = None) -> bool:
@@ -123,8 +171,9 @@ def create_subject(
     held_by = _systems(account, systems)
     if _email_taken(account, email):
         raise Conflict(DUPLICATE_EMAIL)
-    subject = Subject(account_id=account.id, external_ref=external_ref, source=source)
+    subject = Subject(account_id=account.id, source=source)
     subject.set_contact(name=name, email=email, index_scope=_scope(account))
+    subject.set_external_ref(external_ref, index_scope=_scope(account))
     subject.email_hash_index = hash_index(account, email_hash(email))
     db.session.add(subject)
     _flush_unique(DUPLICATE_EMAIL)
@@ -153,9 +202,10 @@ def update_subject(
             name=changes.get("name", subject.name), email=email, index_scope=_scope(account)
         )
         subject.email_hash_index = hash_index(account, email_hash(email))
-    for key in ("external_ref", "source"):
-        if key in changes:
-            setattr(subject, key, changes[key])
+    if "external_ref" in changes:
+        subject.set_external_ref(changes["external_ref"], index_scope=_scope(account))
+    if "source" in changes:
+        subject.source = changes["source"]
     subject.updated_at = utcnow()
     _flush_unique(DUPLICATE_EMAIL)
     if held_by is not None:
@@ -213,7 +263,7 @@ def list_subjects(
             Holding.system_id == held_by.id
         )
     if external_ref is not None:
-        query = query.where(Subject.external_ref == external_ref)
+        query = query.where(Subject.external_ref_index == customer_index(account, external_ref))
     return list(db.session.scalars(query.order_by(Subject.id).limit(limit + 1)))
 
 
@@ -314,19 +364,32 @@ def import_subjects(
     *,
     max_rows: int,
     actor: str | None = None,
+    chunk_size: int | None = None,
 ) -> tuple[uuid.UUID, int]:
-    """Validate every row, then insert all of them or none.
+    """Validate every row, then insert all of them or none (see the module's docstring).
 
     `rows` yields (line number, parsed dict) or (line number, parse error message).
     Raises 422 (or 409 when the only problems are e-mails already present or repeated)
-    with a per-row report; 413 beyond `max_rows`. Returns (import id, rows imported).
+    with a per-row report; 413 beyond `max_rows`; 409 when an e-mail was added by someone
+    else before the rows were published. Returns (import id, rows imported).
+
+    Unlike other services this one commits, several times: the caller's transaction first
+    (no transaction stays open while the upload is read), then each chunk, then the
+    publication with its audit row. Nothing of the import is visible before that last one.
     """
-    systems = {s.name: s for s in db.session.scalars(for_account(System, account))}
-    systems_by_id = {str(s.public_id): s for s in systems.values()}
-    scope = _scope(account)
+    chunk_size = chunk_size or IMPORT_CHUNK
+    account_id, scope = account.id, _scope(account)  # the account expires at each commit
+    systems: dict[str, int] = {}
+    systems_by_id: dict[str, int] = {}
+    for system_id, name, public_id in db.session.execute(
+        for_account(System, account, System.id, System.name, System.public_id)
+    ):
+        systems[name] = system_id
+        systems_by_id[str(public_id)] = system_id
+    db.session.commit()
     report = ImportReport()
     seen: dict[str, int] = {}
-    valid: list[tuple[int, dict, str, list[System]]] = []
+    valid: list[tuple[int, dict, str, list[int]]] = []
 
     for count, (line, row) in enumerate(rows, start=1):
         if count > max_rows:
@@ -340,11 +403,11 @@ def import_subjects(
             continue
         held_by = []
         for ref in data.pop("systems"):
-            system = systems.get(ref) or systems_by_id.get(ref)
-            if system is None:
+            system_id = systems.get(ref) or systems_by_id.get(ref)
+            if system_id is None:
                 report.add(line, {"systems": ["Unknown system."]})
                 break
-            held_by.append(system)
+            held_by.append(system_id)
         else:
             index = email_index(scope, data["email"])
             if index in seen:
@@ -355,7 +418,8 @@ def import_subjects(
     if not valid and not report.rows:
         raise ValidationFailed("The upload holds no rows.")
 
-    # E-mails already in the account, checked in chunks through the blind index.
+    # E-mails already in the account, checked in chunks through the blind index, each
+    # chunk a transaction of its own.
     indexes = list(seen)
     for start in range(0, len(indexes), IMPORT_CHUNK):
         chunk = indexes[start : start + IMPORT_CHUNK]
@@ -363,6 +427,7 @@ def import_subjects(
             for_account(Subject, account, Subject.email_index).where(Subject.email_index.in_(chunk))
         ):
             report.add(seen[taken], {"email": [DUPLICATE_EMAIL]}, conflict=True)
+        db.session.commit()
     if report.rows:
         report.rows.sort(key=lambda r: r["line"])
         errors = {"rows": report.rows}
@@ -372,58 +437,194 @@ def import_subjects(
         raise cls("The import was rejected; nothing was imported.", errors=errors)
 
     import_id = uuid.uuid4()
-    now = utcnow()
-    for start in range(0, len(valid), IMPORT_CHUNK):
-        chunk = valid[start : start + IMPORT_CHUNK]
-        params = []
-        for _line, data, index, _held in chunk:
-            public_id = uuid.uuid4()
-            name_ct, email_ct, key_id = encrypt_contact(
-                "subjects", public_id, data["name"], data["email"]
-            )
-            params.append(
-                {
-                    "public_id": public_id,
-                    "account_id": account.id,
-                    "external_ref": data["external_ref"],
-                    "source": data["source"],
-                    "created_at": now,
-                    "updated_at": now,
-                    "name_ct": name_ct,
-                    "email_ct": email_ct,
-                    "key_id": key_id,
-                    "email_index": index,
-                    "email_hash_index": hash_index(account, email_hash(data["email"])),
-                }
-            )
-        needs_ids = any(held for *_, held in chunk)
-        try:
-            ids = bulk_insert(Subject.__table__, params, return_ids=needs_ids)
-        except IntegrityError:
-            # Another request added one of these e-mails since the check: a conflict, and
-            # nothing of this import stays.
+    staged = len(valid) > chunk_size and db.session.get_bind().dialect.name == "sqlite"
+    try:
+        if staged:
+            _insert_staged(account_id, scope, import_id, valid, chunk_size)
+        else:
+            _insert_direct(account_id, scope, valid, chunk_size)
+        audit.record(
+            account,
+            action="subjects.imported",
+            object_type="import",
+            object_id=import_id,
+            data={"count": len(valid)},
+            actor=actor,
+        )
+        db.session.commit()
+    except IntegrityError:
+        # Another request added one of these e-mails since the check: a conflict, and
+        # nothing of this import stays.
+        db.session.rollback()
+        raise Conflict(
+            "The import was rejected; nothing was imported: " + DUPLICATE_EMAIL
+        ) from None
+    finally:
+        if staged:
             db.session.rollback()
-            raise Conflict(
-                "The import was rejected; nothing was imported: " + DUPLICATE_EMAIL
-            ) from None
+            _drop_staged(import_id, chunk_size)
+    return import_id, len(valid)
+
+
+def _subject_rows(account_id: int, scope: str, chunk: list, now) -> list[dict]:
+    """The column values of a chunk of valid import rows: encrypted and indexed."""
+    rows = []
+    for _line, data, index, _held in chunk:
+        public_id = uuid.uuid4()
+        name_ct, email_ct, key_id = encrypt_contact(
+            "subjects", public_id, data["name"], data["email"]
+        )
+        ref = data["external_ref"]
+        rows.append(
+            {
+                "public_id": public_id,
+                "account_id": account_id,
+                "name_ct": name_ct,
+                "email_ct": email_ct,
+                "key_id": key_id,
+                "email_index": index,
+                "email_hash_index": _hash_index(scope, email_hash(data["email"])),
+                "external_ref_ct": (
+                    encrypt_field("subjects", public_id, "external_ref", ref) if ref else None
+                ),
+                "external_ref_index": ref_index(scope, ref) if ref else None,
+                "source": data["source"],
+                "created_at": now,
+            }
+        )
+    return rows
+
+
+def _insert_direct(account_id: int, scope: str, valid: list, chunk_size: int) -> None:
+    """Every row into subjects and holdings in one transaction, left open for the caller."""
+    now = utcnow()
+    begin_write()
+    for start in range(0, len(valid), chunk_size):
+        chunk = valid[start : start + chunk_size]
+        params = [
+            {**row, "updated_at": now} for row in _subject_rows(account_id, scope, chunk, now)
+        ]
+        needs_ids = any(held for *_, held in chunk)
+        ids = bulk_insert(Subject.__table__, params, return_ids=needs_ids)
         if not needs_ids:
             continue
         holdings = [
-            {"account_id": account.id, "subject_id": subject_id, "system_id": system.id}
+            {"account_id": account_id, "subject_id": subject_id, "system_id": system_id}
             for subject_id, (_line, _data, _index, held) in zip(ids, chunk, strict=True)
-            for system in held
+            for system_id in held
         ]
-        if holdings:
-            bulk_insert(Holding.__table__, holdings)
-    audit.record(
-        account,
-        action="subjects.imported",
-        object_type="import",
-        object_id=import_id,
-        data={"count": len(valid)},
-        actor=actor,
+        bulk_insert(Holding.__table__, holdings)
+
+
+def _insert_staged(
+    account_id: int, scope: str, import_id: uuid.UUID, valid: list, chunk_size: int
+) -> None:
+    """Stage the rows a chunk per committed transaction, then begin the transaction that
+    publishes them (left open for the caller's audit row and commit)."""
+    purge_staged()
+    now = utcnow()
+    for start in range(0, len(valid), chunk_size):
+        chunk = valid[start : start + chunk_size]
+        rows = [
+            {**row, "import_id": import_id} for row in _subject_rows(account_id, scope, chunk, now)
+        ]
+        holdings = [
+            {
+                "import_id": import_id,
+                "account_id": account_id,
+                "subject_public_id": row["public_id"],
+                "system_id": system_id,
+            }
+            for row, (_line, _data, _index, held) in zip(rows, chunk, strict=True)
+            for system_id in held
+        ]
+        _stage_chunk(rows, holdings)
+    begin_write()
+    _publish(import_id)
+
+
+def _stage_chunk(rows: list[dict], holdings: list[dict]) -> None:
+    """One chunk of staged rows in a transaction of its own (a brief hold of the lock)."""
+    begin_write()
+    bulk_insert(StagedSubject.__table__, rows)
+    bulk_insert(StagedHolding.__table__, holdings)
+    db.session.commit()
+
+
+_SUBJECT_COLUMNS = (
+    "public_id",
+    "account_id",
+    "name_ct",
+    "email_ct",
+    "key_id",
+    "email_index",
+    "email_hash_index",
+    "external_ref_ct",
+    "external_ref_index",
+    "source",
+    "created_at",
+)
+
+
+def _publish(import_id: uuid.UUID) -> None:
+    """Move an import's staged rows into subjects and holdings, in the caller's transaction:
+    two statements, no row passes through Python. A unique e-mail violation (one added
+    since the check) is IntegrityError."""
+    staged, staged_holdings = StagedSubject.__table__, StagedHolding.__table__
+    subjects, holdings = Subject.__table__, Holding.__table__
+    connection = db.session.connection()
+    cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size={PUBLISH_CACHE_KIB}")
+    db.session.execute(
+        subjects.insert().from_select(
+            [*_SUBJECT_COLUMNS, "updated_at"],
+            select(
+                *(staged.c[name] for name in _SUBJECT_COLUMNS),
+                staged.c.created_at.label("updated_at"),
+            )
+            .where(staged.c.import_id == import_id)
+            .order_by(staged.c.id),
+        )
     )
-    return import_id, len(valid)
+    db.session.execute(
+        holdings.insert().from_select(
+            ["account_id", "subject_id", "system_id"],
+            select(staged_holdings.c.account_id, subjects.c.id, staged_holdings.c.system_id)
+            .join(subjects, subjects.c.public_id == staged_holdings.c.subject_public_id)
+            .where(staged_holdings.c.import_id == import_id),
+        )
+    )
+    connection.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
+
+
+def _drop_staged(import_id: uuid.UUID, chunk_size: int) -> None:
+    """Delete an import's staged rows, a chunk per transaction; best effort (what is left
+    is purged later), so that the import's own answer stands."""
+    try:
+        for table in (StagedHolding.__table__, StagedSubject.__table__):
+            while True:
+                begin_write()
+                ids = select(table.c.id).where(table.c.import_id == import_id).limit(chunk_size)
+                done = db.session.execute(delete(table).where(table.c.id.in_(ids))).rowcount
+                db.session.commit()
+                if not done:
+                    break
+    except Exception:  # noqa: BLE001 - the answer stands; the hourly purge takes the rest
+        db.session.rollback()
+        logger.warning("staged rows of import %s left for the purge", import_id)
+
+
+def purge_staged(older_than: timedelta = STAGED_MAX_AGE) -> int:
+    """Delete the staged rows of imports begun more than `older_than` ago (their process
+    died before it cleaned up); commits. Returns how many staged subjects were deleted."""
+    cutoff = utcnow() - older_than
+    staged, staged_holdings = StagedSubject.__table__, StagedHolding.__table__
+    begin_write()
+    stale = select(staged.c.import_id).where(staged.c.created_at < cutoff)
+    db.session.execute(delete(staged_holdings).where(staged_holdings.c.import_id.in_(stale)))
+    deleted = db.session.execute(delete(staged).where(staged.c.created_at < cutoff)).rowcount
+    db.session.commit()
+    return deleted
 
 
 def validate_import_row(row: dict) -> tuple[dict, dict]:

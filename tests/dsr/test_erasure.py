@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 
 import pytest
@@ -25,6 +27,9 @@ from privacy.inventory import services as inventory
 from privacy.inventory.models import Holding
 from privacy.inventory.models import Subject
 
+# A controller's receipt time the OpenDSR API takes: recent (at most 92 days ago).
+RECENT = (datetime.now(UTC) - timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 EMAIL = "erik.nordstrom@example.se"
 
 
@@ -34,7 +39,7 @@ def erase(client, tenant, email: str = EMAIL, *, queue=None):
         "regulation": "gdpr",
         "subject_request_id": str(uuid.uuid4()),
         "subject_request_type": "erasure",
-        "submitted_time": "2026-11-20T10:00:00Z",
+        "submitted_time": RECENT,
         "subject_identities": [{"identity_type": "email", "identity_value": email}],
     }
     assert client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers).status_code == 201
@@ -260,7 +265,7 @@ def test_an_erasure_found_by_customer_id_is_ledgered_by_the_subjects_email(
         "regulation": "gdpr",
         "subject_request_id": str(uuid.uuid4()),
         "subject_request_type": "erasure",
-        "submitted_time": "2026-11-20T10:00:00Z",
+        "submitted_time": RECENT,
         "subject_identities": [
             {"identity_type": "controller_customer_id", "identity_value": "cust-9"}
         ],
@@ -296,3 +301,118 @@ def test_the_receipt_pdf_is_rendered_on_first_download_and_kept(client, tenant, 
     assert first.status_code == 200 and first.data.startswith(b"%PDF")
     assert storage.get().exists(key)
     assert client.get(path + "/receipt.pdf").data == first.data
+
+
+# -- one customer id, several records ------------------------------------------------------
+
+
+def erase_customer(client, tenant, customer_id: str, queue):
+    sent = {
+        "regulation": "gdpr",
+        "subject_request_id": str(uuid.uuid4()),
+        "subject_request_type": "erasure",
+        "submitted_time": RECENT,
+        "subject_identities": [
+            {"identity_type": "controller_customer_id", "identity_value": customer_id}
+        ],
+    }
+    assert client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers).status_code == 201
+    queue.run()
+    return services.get_by_subject_request_id(tenant.account, uuid.UUID(sent["subject_request_id"]))
+
+
+@pytest.fixture
+def shared(tenant):
+    """Three records of one customer id (in different systems) and one of another; returns
+    the three's public ids and e-mails."""
+    systems = [
+        inventory.create_system(tenant.account, name=name, kind="crm", region="eu", actor="t")
+        for name in ("CRM", "Shop", "Helpdesk")
+    ]
+    records = [
+        inventory.create_subject(
+            tenant.account,
+            name=f"Record {n}",
+            email=f"record{n}@example.org",
+            external_ref="cust-3",
+            systems=[systems[n].public_id, systems[0].public_id],
+            actor="t",
+        )
+        for n in range(3)
+    ]
+    inventory.create_subject(
+        tenant.account, name="Other", email="other@example.org", external_ref="cust-4", actor="t"
+    )
+    db.session.commit()
+    return {str(s.public_id): s.email for s in records}
+
+
+def test_an_erasure_by_customer_id_erases_every_record_of_that_id(client, tenant, shared, queue):
+    request = erase_customer(client, tenant, "cust-3", queue)
+
+    assert request.status == "completed" and not request.no_data_held
+    assert subjects(tenant) == ["other@example.org"]
+    # Art. 19: every system that held any of them, once each.
+    assert [i.target_name for i in request.instructions] == ["CRM", "Shop", "Helpdesk"]
+    entries = sorted(ledger.entries(), key=lambda e: e.subject)
+    assert sorted(e.subject for e in entries) == sorted(shared)
+    for entry in entries:
+        email = shared[entry.subject]
+        assert entry.index == inventory.hash_index(tenant.account, inventory.email_hash(email))
+        assert entry.ref_index == inventory.customer_index(tenant.account, "cust-3")
+        assert entry.request == str(request.public_id)
+    erased = [e.object_id for e in audit_events(tenant) if e.action == "subject.erased"]
+    assert sorted(erased) == sorted(shared)
+    receipt = json.loads(package.load(request, "receipt.json"))
+    assert [i["target"] for i in receipt["instructions"]] == ["CRM", "Shop", "Helpdesk"]
+
+
+def test_the_customer_id_is_gone_after_the_erasure(client, tenant, shared, queue):
+    from tests.inventory.test_encryption import raw_database_bytes
+
+    request = erase_customer(client, tenant, "cust-3", queue)
+
+    index = inventory.customer_index(tenant.account, "cust-3")
+    assert request.customer_index == index  # the request keeps the keyed index only
+    assert (
+        db.session.scalars(select(Subject).where(Subject.external_ref_index == index)).all() == []
+    )
+    raw = storage.get().get(next(iter(storage.get().list(ledger.PREFIX))))
+    assert b"cust-3" not in raw
+    assert b"cust-3" not in raw_database_bytes()
+
+
+def test_replaying_an_erasure_by_customer_id_erases_every_restored_record(
+    client, tenant, shared, queue
+):
+    snapshot_at = utcnow()
+    subject_rows = [dict(r._mapping) for r in db.session.execute(select(Subject.__table__))]
+    erase_customer(client, tenant, "cust-3", queue)
+    db.session.execute(insert(Subject.__table__), subject_rows[:3])  # the restore
+    db.session.commit()
+
+    assert ledger.replay_erasures(since=snapshot_at) == 3
+    assert subjects(tenant) == ["other@example.org"]
+
+
+def test_an_erasure_by_a_customer_id_held_nowhere_is_still_ledgered_by_it(client, tenant, queue):
+    """No record carries it now, but an older backup may: a restore must erase it too."""
+    snapshot_at = utcnow()
+    restored = inventory.create_subject(
+        tenant.account, name="Gone", email="gone@example.org", external_ref="cust-8", actor="t"
+    )
+    db.session.commit()
+    row = dict(db.session.execute(select(Subject.__table__)).one()._mapping)
+    inventory.delete_subject(tenant.account, restored, actor="t")  # an ordinary deletion
+    db.session.commit()
+
+    request = erase_customer(client, tenant, "cust-8", queue)
+    assert request.no_data_held
+    (entry,) = ledger.entries()
+    assert entry.index is None and entry.subject is None
+    assert entry.ref_index == inventory.customer_index(tenant.account, "cust-8")
+
+    db.session.execute(insert(Subject.__table__), [row])  # a restore of an older backup
+    db.session.commit()
+    assert ledger.replay_erasures(since=snapshot_at) == 1
+    assert subjects(tenant) == []

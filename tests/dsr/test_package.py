@@ -7,6 +7,8 @@ import io
 import json
 import re
 import uuid
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 
 import jsonschema
@@ -27,6 +29,9 @@ from tests.processors.test_documents import DPF
 from tests.processors.test_documents import HOSTING
 from tests.processors.test_documents import SCC
 from tests.processors.test_documents import add_register
+
+# A controller's receipt time the OpenDSR API takes: recent (at most 92 days ago).
+RECENT = (datetime.now(UTC) - timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 EMAIL = "zoe.angstrom@example.org"
 
@@ -54,7 +59,7 @@ def done(client, tenant, queue):
         "regulation": "gdpr",
         "subject_request_id": str(uuid.uuid4()),
         "subject_request_type": "access",
-        "submitted_time": "2026-11-20T10:00:00Z",
+        "submitted_time": RECENT,
         "subject_identities": [{"identity_type": "email", "identity_value": EMAIL}],
     }
     assert client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers).status_code == 201
@@ -80,7 +85,7 @@ def normalized(document: dict) -> dict:
 SNAPSHOT = {
     "account": {"id": "<uuid>", "name": "Acme GmbH"},
     "data_held": True,
-    "format": "privacy-access-package/1",
+    "format": "privacy-access-package/2",
     "generated_at": "<time>",
     "information": {
         "automated_decisions": "None.",
@@ -133,18 +138,20 @@ SNAPSHOT = {
             "type": "access",
         }
     ],
-    "subject": {
-        "created_at": "<time>",
-        "email": EMAIL,
-        "external_ref": "cust-7",
-        "id": "<uuid>",
-        "name": "Zoë Ångström",
-        "source": "sign-up form",
-        "updated_at": "<time>",
-    },
-    "systems": [
-        {"id": "<uuid>", "kind": "crm", "name": "CRM", "region": "eu"},
-        {"id": "<uuid>", "kind": "email_provider", "name": "Mailer", "region": "us"},
+    "subjects": [
+        {
+            "created_at": "<time>",
+            "email": EMAIL,
+            "external_ref": "cust-7",
+            "id": "<uuid>",
+            "name": "Zoë Ångström",
+            "source": "sign-up form",
+            "systems": [
+                {"id": "<uuid>", "kind": "crm", "name": "CRM", "region": "eu"},
+                {"id": "<uuid>", "kind": "email_provider", "name": "Mailer", "region": "us"},
+            ],
+            "updated_at": "<time>",
+        }
     ],
 }
 
@@ -214,7 +221,7 @@ def test_recipients_are_the_sub_processors_in_force_for_the_account(tenant, done
     version = processors.activate(late, actor="operator:dpo")
     db.session.commit()
 
-    recipients = package.build_access(tenant.account, request, None)["information"]["recipients"]
+    recipients = package.build_access(tenant.account, request, [])["information"]["recipients"]
     assert "Späte Wolke GmbH" not in {r["name"] for r in recipients}  # still in its notice period
 
     db.session.execute(
@@ -222,7 +229,7 @@ def test_recipients_are_the_sub_processors_in_force_for_the_account(tenant, done
         .where(ListVersion.id == version.id)
         .values(effective_at=utcnow() - timedelta(seconds=1))
     )
-    recipients = package.build_access(tenant.account, request, None)["information"]["recipients"]
+    recipients = package.build_access(tenant.account, request, [])["information"]["recipients"]
     assert [r for r in recipients if r["name"] == "Späte Wolke GmbH"] == [
         {
             "name": "Späte Wolke GmbH",
@@ -249,7 +256,7 @@ def test_documents_are_encrypted_at_rest(done):
     for key in keys:
         blob = storage.get().get(key)
         assert EMAIL.encode() not in blob and "Ångström".encode() not in blob
-    assert json.loads(package.load(request, "access.json"))["subject"]["email"] == EMAIL
+    assert json.loads(package.load(request, "access.json"))["subjects"][0]["email"] == EMAIL
 
 
 def test_every_download_is_audited(client, tenant, done):
@@ -279,3 +286,58 @@ def test_an_expired_link_shows_a_clear_page(client, done):
 def test_the_link_lasts_seven_days_by_default(done):
     request, _link = done
     assert timedelta(days=6, hours=23) < request.download_expires_at - utcnow() <= timedelta(days=7)
+
+
+def test_an_access_request_by_customer_id_lists_every_record_of_that_id(client, tenant, queue):
+    crm = inventory.create_system(tenant.account, name="CRM", kind="crm", region="eu", actor="t")
+    shop = inventory.create_system(
+        tenant.account, name="Shop", kind="other", region="us", actor="t"
+    )
+    for n, held in enumerate(([crm.public_id], [shop.public_id], [])):
+        inventory.create_subject(
+            tenant.account,
+            name=f"Record Number{n}",
+            email=f"record{n}@example.org",
+            external_ref="cust-3",
+            source=f"source {n}",
+            systems=held,
+            actor="t",
+        )
+    inventory.create_subject(
+        tenant.account, name="Not Them", email="other@example.org", external_ref="cust-4", actor="t"
+    )
+    db.session.commit()
+    sent = {
+        "regulation": "gdpr",
+        "subject_request_id": str(uuid.uuid4()),
+        "subject_request_type": "access",
+        "submitted_time": RECENT,
+        "subject_identities": [
+            {"identity_type": "controller_customer_id", "identity_value": "cust-3"}
+        ],
+    }
+    assert client.post("/opendsr/v1/requests", json=sent, headers=tenant.headers).status_code == 201
+    queue.run()
+    request = services.get_by_subject_request_id(
+        tenant.account, uuid.UUID(sent["subject_request_id"])
+    )
+
+    document = json.loads(package.load(request, "access.json"))
+    jsonschema.validate(document, package.schema())
+    assert document["data_held"] is True
+    assert [
+        (s["email"], s["external_ref"], [x["name"] for x in s["systems"]])
+        for s in document["subjects"]
+    ] == [
+        ("record0@example.org", "cust-3", ["CRM"]),
+        ("record1@example.org", "cust-3", ["Shop"]),
+        ("record2@example.org", "cust-3", []),
+    ]
+    information = document["information"]
+    assert [r["name"] for r in information["recipients"][:2]] == ["CRM", "Shop"]
+    assert information["source"] == "source 0; source 1; source 2"
+    pdf = package.load(request, "access.pdf")
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    for n in range(3):
+        assert f"Number{n}" in text and f"record{n}@example.org" in text
+    assert "Not Them" not in text

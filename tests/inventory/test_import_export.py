@@ -305,3 +305,104 @@ def test_the_export_names_systems_so_it_imports_into_another_account(client, ten
     (row,) = client.get("/api/v1/subjects", headers=other_tenant.headers).json["items"]
     theirs = client.get("/api/v1/systems", headers=other_tenant.headers).json["items"][0]
     assert row["systems"] == [theirs["id"]]
+
+
+# -- imports written in chunks (SQLite stages them, then publishes at once) ----------------
+
+
+def staged_rows() -> int:
+    from privacy.inventory.models import StagedHolding
+    from privacy.inventory.models import StagedSubject
+
+    return sum(
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (StagedSubject, StagedHolding)
+    )
+
+
+def test_an_import_written_in_chunks_publishes_every_row_once(client, tenant, monkeypatch):
+    from privacy.inventory import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    crm = client.post(
+        "/api/v1/systems",
+        json={"name": "CRM", "kind": "crm", "region": "eu"},
+        headers=tenant.headers,
+    ).json
+    rows = "".join(
+        f"Person {n},p{n}@example.org,c-{n},{'CRM' if n % 2 else ''}\n" for n in range(7)
+    )
+    response = post_import(client, tenant, "name,email,external_ref,systems\n" + rows, "text/csv")
+
+    assert response.status_code == 201 and response.json["imported"] == 7
+    items = client.get("/api/v1/subjects", headers=tenant.headers).json["items"]
+    assert [(i["email"], i["external_ref"], i["systems"]) for i in items] == [
+        (f"p{n}@example.org", f"c-{n}", [crm["id"]] if n % 2 else []) for n in range(7)
+    ]
+    assert staged_rows() == 0
+    audit = client.get(
+        "/api/v1/audit", query_string={"action": "subjects.imported"}, headers=tenant.headers
+    ).json["items"]
+    assert [e["data"] for e in audit] == [{"count": 7}]
+
+
+def test_a_chunked_import_that_meets_an_e_mail_added_meanwhile_leaves_nothing(
+    client, tenant, monkeypatch
+):
+    """Someone adds one of the addresses while the chunks are written: 409, and none of the
+    import's rows stays, staged or published."""
+    from privacy.inventory import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 1)
+    real_insert = services.bulk_insert
+    raced = []
+
+    def someone_else_meanwhile(table, rows, **kwargs):
+        if table.name in ("subjects", "staged_subjects") and not raced:
+            raced.append(services.create_subject(tenant.account, name="Racer", email="c@x.org"))
+        return real_insert(table, rows, **kwargs)
+
+    monkeypatch.setattr(services, "bulk_insert", someone_else_meanwhile)
+    body = "name,email\nAna,ana@example.org\nBo,bo@example.org\nCy,c@x.org\n"
+    response = post_import(client, tenant, body, "text/csv")
+
+    assert response.status_code == 409
+    assert "nothing was imported" in response.json["message"]
+    emails = {
+        i["email"] for i in client.get("/api/v1/subjects", headers=tenant.headers).json["items"]
+    }
+    assert emails <= {"c@x.org"}  # the racer's own row, if its transaction was its own
+    assert staged_rows() == 0
+
+
+def test_staged_rows_left_by_a_dead_import_are_purged(app, tenant):
+    from privacy.database import utcnow
+    from privacy.inventory import services
+    from privacy.inventory import tasks
+    from privacy.inventory.models import StagedSubject
+    from workers import schedule
+
+    def stage(import_id, age):
+        db.session.add(
+            StagedSubject(
+                account_id=tenant.account.id,
+                import_id=import_id,
+                public_id=uuid.uuid4(),
+                name_ct=b"x",
+                email_ct=b"x",
+                key_id="t1",
+                email_index=uuid.uuid4().hex,
+                email_hash_index=uuid.uuid4().hex,
+                created_at=utcnow() - age,
+            )
+        )
+
+    stage(uuid.uuid4(), services.STAGED_MAX_AGE * 2)  # its process died long ago
+    running = uuid.uuid4()
+    stage(running, services.STAGED_MAX_AGE / 10)  # an import still running
+    db.session.commit()
+
+    assert tasks.purge_staged() == 1
+    assert db.session.scalars(select(StagedSubject.import_id)).all() == [running]
+    assert "privacy.inventory.tasks" in schedule.TASK_MODULES
+    assert [e for e in schedule.BEAT_SCHEDULE.values() if e["task"] == "inventory.purge_staged"]
