@@ -7,10 +7,12 @@ from flask import has_request_context
 from flask import request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from privacy import ROOT
 from privacy.database import WRITE_LOCK
+from privacy.database import answer_busy
 
 # Requests with these methods only read, or write after `privacy.database.begin_write()`.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -62,6 +64,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     pages.init_app(app)
     _register_blueprints(app, api)
     app.register_error_handler(errors.AppError, errors.handle_http_exception)
+    app.register_error_handler(OperationalError, answer_busy)  # a busy database: 503
     _register_commands(app)
     return app
 
@@ -121,6 +124,7 @@ def _register_blueprints(app: Flask, api) -> None:
 
 
 def _register_commands(app: Flask) -> None:
+    from privacy import mail
     from privacy.accounts import cli as accounts_cli
     from privacy.audit import cli as audit_cli
     from privacy.backups import cli as backups_cli
@@ -134,6 +138,7 @@ def _register_commands(app: Flask) -> None:
     app.cli.add_command(keys_cli.keys)
     app.cli.add_command(processors_cli.processors)
     app.cli.add_command(support_cli.operators)
+    app.cli.add_command(mail.cli)
 
 
 @event.listens_for(Engine, "connect")

@@ -1,21 +1,40 @@
-"""Outgoing mail: SMTP when SMTP_URL is set, otherwise .eml files in the outbox folder."""
+"""Outgoing mail: SMTP when SMTP_URL is set, otherwise .eml files in the outbox folder; the
+queue of messages the worker sends (each effectively once), and the limits on mail that
+people's actions send.
+
+A queued message is claimed in a committed transaction before it goes out (its try counted,
+its Message-ID fixed by its row) and marked sent in a write transaction retried in place, so
+a busy database never makes the worker send it twice; a message the worker meets again
+once it is sent is skipped. A message whose sending could not be recorded at all goes out
+again under the same Message-ID, the key mail systems recognise a repeat by. A message that
+fails for good (a refused recipient or sender, an address that cannot be read) is kept,
+logged by its id and listed by `flask mail failed`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import email
+import hashlib
+import hmac
 import ipaddress
 import json
 import logging
+import math
 import os
+import re
 import secrets
 import smtplib
 import ssl
 import tempfile
+import time
+from collections.abc import Callable
 from collections.abc import Iterable
+from dataclasses import asdict
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from email.utils import getaddresses
@@ -27,18 +46,32 @@ from urllib.parse import parse_qs
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
+import click
+from celery import Task
 from celery import shared_task
 from flask import current_app
 from flask import render_template
 from jinja2 import TemplateNotFound
+from limits import parse as parse_limit
+from sqlalchemy import CheckConstraint
+from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from privacy import files
+from privacy import jobs
+from privacy import outbound
 from privacy.database import UTCDateTime
+from privacy.database import begin_write
+from privacy.errors import TooManyRequests
 from privacy.extensions import db
+from privacy.extensions import limiter
+from privacy.validation import email_key
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +136,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: none may
+# stand in a header, where CR and LF would end it.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def header_text(value: str) -> str:
+    """`value` fit for a header: every control character folded to a space. A name typed with
+    a line break (a sub-processor's, an account's) must not cost the message it appears in."""
+    return _CONTROL.sub(" ", value)
+
+
 def send(
     to: str | list[str],
     subject: str,
@@ -110,14 +154,18 @@ def send(
     html: str | None = None,
     *,
     attachments: Iterable[Attachment | tuple] | None = None,
+    message_id: str | None = None,
 ) -> str:
-    """Send one message to `to` (addresses, optionally with display names); return its Message-ID.
+    """Send one message to `to` (addresses, optionally with display names); return its Message-ID
+    (`message_id` when given: the queue's, the same on every try of one message).
 
     Delivers over SMTP when SMTP_URL is configured, else writes an .eml file into OUTBOX_PATH.
-    Raises ValueError for malformed addresses or header values, smtplib/OS errors on delivery.
+    Control characters in the subject, display names and file names become spaces
+    (header_text). Raises ValueError for malformed addresses, smtplib/OS errors on delivery.
     """
     config = current_app.config
-    recipients = [to] if isinstance(to, str) else list(to)
+    recipients = [header_text(r) for r in ([to] if isinstance(to, str) else list(to))]
+    subject = header_text(subject)
     envelope_to = [address for _name, address in getaddresses(recipients)]
     if not envelope_to or any("@" not in address for address in envelope_to):
         raise ValueError("every recipient needs an e-mail address")
@@ -130,7 +178,7 @@ def send(
     message["To"] = ", ".join(recipients)
     message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(UTC))
-    message_id = make_msgid(domain=sender.rpartition("@")[2])
+    message_id = message_id or make_msgid(domain=sender.rpartition("@")[2])
     message["Message-ID"] = message_id
     message.set_content(text, cte=_transfer_encoding(text))
     if html is not None:
@@ -142,7 +190,7 @@ def send(
             attachment.content,
             maintype=maintype,
             subtype=subtype or "octet-stream",
-            filename=attachment.filename,
+            filename=header_text(attachment.filename),
         )
 
     if config.get("SMTP_URL"):
@@ -256,52 +304,365 @@ def send_task(to: str | list[str], subject: str, text: str, html: str | None = N
     return send(to, subject, text, html)
 
 
+# -- the queue the worker sends --------------------------------------------------------------
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+# Tries of one queued message while the connection fails or the server answers 4xx. The
+# pauses double from RETRY_BASE_SECONDS and stay below the broker's visibility timeout (an
+# hour on Redis), past which a waiting message would be handed to a second worker as well.
+MAX_ATTEMPTS = 8
+RETRY_BASE_SECONDS = 15
+RETRY_MAX_SECONDS = 600
+# A sent message's row (emptied of its payload at once) is deleted this long after.
+SENT_KEPT = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to queue: what send() takes, without attachments."""
+
+    to: str | list[str]
+    subject: str
+    text: str
+    html: str | None = None
+
+
 class QueuedMail(db.Model):
     """A message waiting for the worker, encrypted: the broker and the task logs only ever
-    see its id, never the recipient, the text or the links in it."""
+    see its id, never the recipient, the text or the links in it. `attempts` counts its
+    tries; a sent message keeps its row, without the payload, for SENT_KEPT; a message that
+    failed for good keeps its payload until an operator sends it again or discards it
+    (`flask mail retry` / `flask mail discard`).
+    """
 
     __tablename__ = "queued_mail"
+    __table_args__ = (CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payload_ct: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     key_id: Mapped[str] = mapped_column(String(32), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    state: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=PENDING, server_default=PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 def _queued_aad(mail_id: int) -> bytes:
     return f"queued_mail:{mail_id}".encode()
 
 
+def _store(queued: QueuedMail, payload: dict) -> None:
+    ring = current_app.extensions["keyring"]
+    queued.payload_ct = ring.encrypt(json.dumps(payload), _queued_aad(queued.id))
+    queued.key_id = ring.current_id
+
+
+def _load(queued: QueuedMail) -> dict:
+    ring = current_app.extensions["keyring"]
+    return json.loads(ring.decrypt(queued.payload_ct, queued.key_id, _queued_aad(queued.id)))
+
+
+def _queue(payload: dict) -> None:
+    queued = QueuedMail(
+        payload_ct=b"",
+        key_id=current_app.extensions["keyring"].current_id,
+        created_at=datetime.now(UTC),
+    )
+    db.session.add(queued)
+    db.session.flush()
+    _store(queued, payload)
+    jobs.after_commit(send_queued, queued.id)
+
+
 def send_after_commit(to: str | list[str], subject: str, text: str, html: str | None = None):
     """Queue the message for the worker once the current transaction commits (it is dropped
     with a rollback). Services call this instead of sending: a link in a mail must not point
     at a row that was rolled back, and the request must not wait for SMTP."""
-    from privacy import jobs
-
-    ring = current_app.extensions["keyring"]
-    queued = QueuedMail(payload_ct=b"", key_id=ring.current_id, created_at=datetime.now(UTC))
-    db.session.add(queued)
-    db.session.flush()
-    payload = json.dumps({"to": to, "subject": subject, "text": text, "html": html})
-    queued.payload_ct = ring.encrypt(payload, _queued_aad(queued.id))
-    jobs.after_commit(send_queued, queued.id)
+    _queue(asdict(Message(to, subject, text, html)))
 
 
-@shared_task(
-    name="mail.send_queued",
-    autoretry_for=RETRY_ON,
-    retry_backoff=True,
-    max_retries=5,
-    acks_late=True,
-)
-def send_queued(mail_id: int) -> str:
-    """Send a queued message and delete it; a message already sent (and deleted) is skipped."""
+# Functions that write a queued message in the worker (compose_after_commit), by name.
+_COMPOSERS: dict[str, Callable[..., Message | None]] = {}
+
+
+def composer(name: str):
+    """Register the decorated function as composer `name`: called in the worker with the
+    keyword data given to compose_after_commit, inside the transaction that claims the
+    message (rows it adds are committed before the message goes out), it returns the
+    Message to send, or None for nothing."""
+
+    def register(function: Callable[..., Message | None]):
+        _COMPOSERS[name] = function
+        return function
+
+    return register
+
+
+def compose_after_commit(name: str, **data) -> None:
+    """Queue a message that composer `name` writes in the worker, once the current
+    transaction commits. The request does the same work whatever the message will be, or
+    whether there will be one: `data` (JSON values) is stored encrypted like a message."""
+    if name not in _COMPOSERS:
+        raise KeyError(f"no mail composer {name!r}")
+    _queue({"compose": name, "data": data})
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    message: Message
+    message_id: str
+    attempt: int
+
+
+def message_id_of(queued: QueuedMail) -> str:
+    """The Message-ID of a queued message: derived from its row, so every try of one message
+    carries the same one and a repeat is recognisable as such."""
+    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
+    key = outbound.idempotency_key(QueuedMail.__tablename__, queued.id, queued.created_at)
+    return f"<{key}@{domain}>"
+
+
+def _claim(mail_id: int) -> _Claimed | str:
+    """In a write transaction: the message to send, its try counted; or why not ("gone",
+    "sent", "failed", "nothing to send")."""
     queued = db.session.get(QueuedMail, mail_id)
     if queued is None:
         return "gone"
-    ring = current_app.extensions["keyring"]
-    data = json.loads(ring.decrypt(queued.payload_ct, queued.key_id, _queued_aad(queued.id)))
-    message_id = send(data["to"], data["subject"], data["text"], data["html"])
+    if queued.state != PENDING:
+        return queued.state
+    try:
+        data = _load(queued)
+        if "compose" in data:
+            message = _COMPOSERS[data["compose"]](**data["data"])
+            if message is None:
+                db.session.delete(queued)
+                return "nothing to send"
+            _store(queued, asdict(message))
+        else:
+            message = Message(**data)
+    except OperationalError:
+        raise  # a busy database: the task runs again
+    except Exception as exc:  # unreadable payload, a composer's failure: final, but kept
+        db.session.rollback()
+        begin_write()
+        queued = db.session.get(QueuedMail, mail_id)
+        if queued is None:
+            return "gone"
+        queued.attempts += 1
+        _failed(queued, _error_text(exc), final=True)
+        _log_failure(mail_id, _error_text(exc), queued.attempts, final=True)
+        return FAILED
+    queued.attempts += 1
+    return _Claimed(message, message_id_of(queued), queued.attempts)
+
+
+def _record_sent(mail_id: int) -> None:
+    now = datetime.now(UTC)
+    queued = db.session.get(QueuedMail, mail_id)
+    if queued is not None:
+        queued.state, queued.sent_at, queued.last_error = SENT, now, None
+        queued.payload_ct = b""  # nothing personal stays once it went out
+    db.session.execute(
+        delete(QueuedMail)
+        .where(QueuedMail.state == SENT, QueuedMail.sent_at < now - SENT_KEPT)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _failed(queued: QueuedMail | None, error: str, *, final: bool) -> None:
+    if queued is not None:
+        queued.last_error = error[:200]
+        if final:
+            queued.state = FAILED
+
+
+def _log_failure(mail_id: int, error: str, attempt: int, *, final: bool) -> None:
+    if final:
+        logger.error(
+            "queued mail %s failed for good (%s, attempt %s); kept, see `flask mail failed`",
+            mail_id,
+            error,
+            attempt,
+        )
+    else:
+        logger.warning(
+            "queued mail %s not sent (%s, attempt %s); trying again", mail_id, error, attempt
+        )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying again later may deliver: the connection failed, or the server answered
+    4xx (every recipient's refusal included). A 5xx answer, a certificate the server fails
+    and a message that cannot be built are final."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _reply in exc.recipients.values()]
+        return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, RETRY_ON):
+        return True
+    if isinstance(exc, smtplib.SMTPException | ssl.SSLError):
+        return False
+    return isinstance(exc, OSError)
+
+
+def _error_text(exc: BaseException) -> str:
+    """The error's class and SMTP codes: never its message, which can name a recipient."""
+    name = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _reply in exc.recipients.values()})
+        return f"{name} {','.join(codes)}".strip()[:200]
+    code = getattr(exc, "smtp_code", None)
+    return f"{name} {code}" if code else name
+
+
+@shared_task(name="mail.send_queued", bind=True, max_retries=None, acks_late=True)
+def send_queued(self: Task, mail_id: int) -> str:
+    """Send a queued message once; returns its Message-ID, or why nothing was sent.
+
+    The try is claimed (counted, its Message-ID fixed by the row) and committed before the
+    message goes out; afterwards the message is marked sent, or its error recorded, in a
+    write transaction retried in place (outbound.record_in_place), so a busy database never
+    sends it twice. A message already sent or failed is skipped. A connection failure or a
+    4xx answer is tried again, with pauses doubling from RETRY_BASE_SECONDS, up to
+    MAX_ATTEMPTS tries; anything else fails for good, and the message is kept.
+    """
+    begin_write()
+    claimed = _claim(mail_id)
+    db.session.commit()
+    if isinstance(claimed, str):
+        return claimed
+    message = claimed.message
+    try:
+        send(
+            message.to,
+            message.subject,
+            message.text,
+            message.html,
+            message_id=claimed.message_id,
+        )
+    except Exception as exc:
+        error = _error_text(exc)
+        final = claimed.attempt >= MAX_ATTEMPTS or not is_transient(exc)
+        outbound.record_in_place(
+            lambda: _failed(db.session.get(QueuedMail, mail_id), error, final=final)
+        )
+        _log_failure(mail_id, error, claimed.attempt, final=final)
+        if final:
+            return FAILED
+        pause = RETRY_BASE_SECONDS * 2 ** (claimed.attempt - 1)
+        raise self.retry(countdown=min(RETRY_MAX_SECONDS, pause)) from None
+    outbound.record_in_place(lambda: _record_sent(mail_id))
+    return claimed.message_id
+
+
+# -- limits on mail that people's actions send -------------------------------------------
+
+
+def recipient_key(address: str) -> str:
+    """A keyed hash of an address (whatever its case), for rate-limit counters: their
+    storage sees neither the address nor a hash anyone could recompute from a list."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    material = b"mail-recipient:" + email_key(address.strip()).encode()
+    return hmac.new(secret, material, hashlib.sha256).hexdigest()
+
+
+def limit(action: str, *, recipient: str, account=None, what: str = "e-mails") -> None:
+    """Count one mail that a person's `action` sends (an invitation, a confirmation link):
+    at most MAIL_RECIPIENT_RATE_LIMIT of that action to one address, whoever asks, and
+    MAIL_ACCOUNT_RATE_LIMIT of it for one account. Call it before anything is written.
+
+    Raises TooManyRequests (429 with Retry-After; `what` names the mail in its message)
+    once either is used up. The counters live in the rate limiter's storage
+    (RATELIMIT_STORAGE_URI), which every process shares in production.
+    """
+    if not limiter.enabled:
+        return
+    config = current_app.config
+    checks = [
+        (
+            config["MAIL_RECIPIENT_RATE_LIMIT"],
+            ("mail", action, "recipient", recipient_key(recipient)),
+            f"Too many {what} were sent to this address lately",
+        )
+    ]
+    if account is not None:
+        checks.append(
+            (
+                config["MAIL_ACCOUNT_RATE_LIMIT"],
+                ("mail", action, "account", str(account.public_id)),
+                f"Too many {what} were sent from this account lately",
+            )
+        )
+    strategy = limiter.limiter
+    for setting, key, message in checks:
+        item = parse_limit(setting)
+        if not strategy.hit(item, *key):
+            reset_at = strategy.get_window_stats(item, *key).reset_time
+            wait = max(1, math.ceil(reset_at - time.time()))
+            raise TooManyRequests(
+                f"{message}; try again in {_duration(wait)}.",
+                headers={"Retry-After": str(wait)},
+            )
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+# -- `flask mail` ------------------------------------------------------------------------
+
+
+@click.group("mail")
+def cli() -> None:
+    """Queued mail the worker could not send."""
+
+
+@cli.command("failed")
+def failed_command() -> None:
+    """List the messages that failed for good, one JSON object a line (ids, never addresses)."""
+    for queued in db.session.scalars(
+        select(QueuedMail).where(QueuedMail.state == FAILED).order_by(QueuedMail.id)
+    ):
+        row = {
+            "id": queued.id,
+            "queued_at": queued.created_at.isoformat(),
+            "attempts": queued.attempts,
+            "error": queued.last_error,
+        }
+        click.echo(json.dumps(row))
+
+
+@cli.command("discard")
+@click.argument("mail_id", type=int)
+def discard_command(mail_id: int) -> None:
+    """Delete a message that failed for good, with the personal data it holds (once it is
+    clear it will not be sent)."""
+    begin_write()
+    queued = db.session.get(QueuedMail, mail_id)
+    if queued is None or queued.state != FAILED:
+        raise click.ClickException(f"no failed message with id {mail_id}")
     db.session.delete(queued)
     db.session.commit()
-    return message_id
+    logger.info("queued mail %s discarded", mail_id)
+    click.echo(json.dumps({"id": mail_id, "state": "discarded"}))
+
+
+@cli.command("retry")
+@click.argument("mail_id", type=int)
+def retry_command(mail_id: int) -> None:
+    """Queue a message that failed for good again, with a fresh count of tries (once the
+    mail server or the address is fixed)."""
+    begin_write()
+    queued = db.session.get(QueuedMail, mail_id)
+    if queued is None or queued.state != FAILED:
+        raise click.ClickException(f"no failed message with id {mail_id}")
+    queued.state, queued.attempts, queued.last_error = PENDING, 0, None
+    jobs.after_commit(send_queued, queued.id)
+    db.session.commit()
+    click.echo(json.dumps({"id": mail_id, "state": PENDING}))

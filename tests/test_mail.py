@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import re
 import smtplib
 import socket
@@ -26,8 +27,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.oid import NameOID
 from jinja2 import ChoiceLoader
 from jinja2 import DictLoader
+from sqlalchemy import event
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from privacy import mail
+from privacy import outbound
+from privacy.errors import TooManyRequests
+from privacy.extensions import db
+from privacy.extensions import limiter
+from tests.queue import Job
 
 SENDER = "Datenschutz Team <privacy@example.org>"
 OUTBOX_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}\.eml$")
@@ -97,11 +107,20 @@ def test_outbox_files_sort_in_sending_order(outbox):
     assert not list(outbox.glob(".*"))
 
 
-def test_header_injection_is_refused_and_nothing_is_written(outbox):
-    with pytest.raises(ValueError):
-        mail.send("a@example.com", "Hello\r\nBcc: victim@example.com", "body")
+def test_control_characters_in_headers_become_spaces_and_the_message_goes_out(outbox):
+    mail.send(
+        "Zoë\r\nÅngström <zoe@example.com>",
+        "Hello\r\nBcc: victim@example.com\x00\u2028end",
+        "body",
+        attachments=[("a\nb.pdf", b"%PDF", "application/pdf")],
+    )
 
-    assert not outbox.exists() or not list(outbox.iterdir())
+    (message,) = outbox_messages(outbox)
+    assert message["Subject"] == "Hello  Bcc: victim@example.com  end"
+    assert message["Bcc"] is None
+    assert [a.addr_spec for a in message["To"].addresses] == ["zoe@example.com"]
+    assert message["To"].addresses[0].display_name == "Zoë Ångström"
+    assert next(message.iter_attachments()).get_filename() == "a b.pdf"
 
 
 @pytest.mark.parametrize("to", ["not-an-address", [], ""])
@@ -513,3 +532,267 @@ def test_8bit_mail_is_announced_to_smtp_and_recoded_for_servers_without_8bitmime
     assert "BODY=8BITMIME" not in recoded.mail_options
     assert b"quoted-printable" in recoded.original_content
     assert parse(recoded.original_content).get_content().replace("\r\n", "\n") == text
+
+
+# --- the queue: every message sent effectively once -------------------------------------
+
+
+def queued_rows() -> list[mail.QueuedMail]:
+    db.session.commit()  # end our read snapshot: the worker's runs commit on their own
+    return list(db.session.scalars(select(mail.QueuedMail).order_by(mail.QueuedMail.id)))
+
+
+def queue_message(to: str = "zoe@example.com", subject: str = "Queued") -> None:
+    mail.send_after_commit(to, subject, "text body")
+    db.session.commit()
+
+
+def written(outbox) -> list[EmailMessage]:
+    """The outbox as it is (reading outbox.messages() would run the queued jobs first)."""
+    return [parse(path.read_bytes()) for path in sorted(outbox.folder.glob("*.eml"))]
+
+
+@pytest.fixture
+def failing_commits(app):
+    """`fail(times, when)`: the next `times` commits made while `when()` holds meet a locked
+    database, as another process's write lock would make them (SQLite's "database is
+    locked"), whoever commits. Returns how many it failed."""
+    plan = {"times": 0, "when": lambda: False, "failed": 0}
+
+    def on_commit(connection) -> None:
+        if plan["failed"] < plan["times"] and plan["when"]():
+            plan["failed"] += 1
+            raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    def fail(times: int, when) -> dict:
+        plan.update(times=times, when=when)
+        return plan
+
+    event.listen(db.engine, "commit", on_commit)
+    yield fail
+    event.remove(db.engine, "commit", on_commit)
+
+
+def test_a_failed_commit_after_sending_does_not_send_the_message_again(
+    outbox, queue, monkeypatch, failing_commits
+):
+    """The commit that marks a sent message meets a locked database once: it is written again
+    in place, the message goes out once, and the task is not run again."""
+    monkeypatch.setattr(outbound, "RECORD_PAUSES", (0, 0, 0))
+    queue_message()
+    plan = failing_commits(1, when=lambda: bool(written(outbox)))
+
+    runs = queue.run("mail.send_queued")
+
+    assert plan["failed"] == 1
+    (message,) = written(outbox)
+    assert [run.result for run in runs] == [message["Message-ID"]]
+    assert queue.jobs == []
+    (row,) = queued_rows()
+    assert (row.state, row.attempts, row.payload_ct) == ("sent", 1, b"")
+    assert row.sent_at is not None
+
+
+def test_a_message_met_again_once_sent_is_skipped(outbox, queue):
+    queue_message()
+    (job,) = queue.jobs
+    first = queue.run_one(job)
+
+    again = queue.run_one(Job(job.name, job.args, {}))  # the broker hands it out again
+
+    assert first.result.startswith("<") and again.result == "sent"
+    assert len(written(outbox)) == 1
+
+
+def test_a_send_that_could_not_be_recorded_goes_out_again_under_the_same_message_id(
+    outbox, queue, monkeypatch, failing_commits
+):
+    """Past every pause the outcome is still not written: the task runs again and sends again,
+    with the Message-ID of the first try, so the receiving side sees the repeat as one."""
+    monkeypatch.setattr(outbound, "RECORD_PAUSES", (0, 0))
+    queue_message()
+    failing_commits(2, when=lambda: bool(written(outbox)))
+
+    runs = queue.run("mail.send_queued")
+
+    assert [run.retried for run in runs] == [True, False]
+    first, second = written(outbox)
+    (row,) = queued_rows()
+    assert first["Message-ID"] == second["Message-ID"] == mail.message_id_of(row)
+    assert (row.state, row.attempts) == ("sent", 2)
+
+
+def test_the_message_id_is_derived_from_the_row(app, outbox, queue):
+    queue_message()
+    queue_message()
+    first, second = queued_rows()
+
+    assert mail.message_id_of(first) != mail.message_id_of(second)
+    assert mail.message_id_of(first).endswith("@example.org>")
+    assert str(first.id) not in mail.message_id_of(first).split("@")[0].split("-")
+    queue.run("mail.send_queued")
+    assert [m["Message-ID"] for m in written(outbox)] == [
+        mail.message_id_of(first),
+        mail.message_id_of(second),
+    ]
+
+
+def test_a_sent_message_keeps_no_payload_and_its_row_goes_a_day_later(outbox, queue):
+    queue_message()
+    queue.run("mail.send_queued")
+    (row,) = queued_rows()
+    assert row.payload_ct == b""
+    db.session.execute(
+        update(mail.QueuedMail).values(sent_at=row.sent_at - mail.SENT_KEPT - dt.timedelta(1))
+    )
+    db.session.commit()
+
+    queue_message()
+    queue.run("mail.send_queued")
+
+    assert [r.state for r in queued_rows()] == ["sent"]
+    assert len(written(outbox)) == 2
+
+
+def test_a_subject_with_a_line_break_still_goes_out_from_the_queue(outbox, queue):
+    queue_message(subject="Sub-processor change notice 3: Evil\r\nBcc: x@example.net Inc.")
+    (run,) = queue.run("mail.send_queued")
+
+    (message,) = written(outbox)
+    assert message["Subject"] == "Sub-processor change notice 3: Evil  Bcc: x@example.net Inc."
+    assert message["Bcc"] is None
+    assert queued_rows()[0].state == "sent" and run.result == message["Message-ID"]
+
+
+@pytest.mark.integration
+def test_a_refused_recipient_fails_for_good_and_the_message_is_kept_and_listed(
+    app, smtp_server, smtp_config, queue, caplog
+):
+    handler = Collector(refuse="gone@example.com")
+    smtp_config(f"smtp://127.0.0.1:{smtp_server(handler)}")
+    caplog.set_level("INFO", logger="privacy.mail")
+    queue_message("gone@example.com", "Art. 28 notice")
+
+    (run,) = queue.run("mail.send_queued")
+
+    assert run.result == "failed" and queue.jobs == []
+    (row,) = queued_rows()
+    assert (row.state, row.attempts, row.last_error) == ("failed", 1, "SMTPRecipientsRefused 550")
+    assert mail._load(row)["subject"] == "Art. 28 notice"  # kept, not dropped
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "privacy.mail")
+    assert f"queued mail {row.id} failed for good" in ours
+    assert "gone@" not in ours and "Art. 28" not in ours
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["mail", "failed"])
+    assert listed.exit_code == 0
+    assert json.loads(listed.output) == {
+        "id": row.id,
+        "queued_at": row.created_at.isoformat(),
+        "attempts": 1,
+        "error": "SMTPRecipientsRefused 550",
+    }
+
+    handler.refuse = None  # the address was fixed on the receiving side
+    retried = runner.invoke(args=["mail", "retry", str(row.id)])
+    assert retried.exit_code == 0, retried.output
+    queue.run("mail.send_queued")
+
+    (envelope,) = handler.envelopes
+    assert parse(envelope.original_content)["Message-ID"] == mail.message_id_of(row)
+    assert queued_rows()[0].state == "sent"
+    assert runner.invoke(args=["mail", "failed"]).output == ""
+    assert runner.invoke(args=["mail", "retry", str(row.id)]).exit_code != 0
+
+
+class TryLater(Collector):
+    """Answers 451 (a temporary failure) to the first `busy` recipients it is given."""
+
+    def __init__(self, busy: int) -> None:
+        super().__init__()
+        self.busy = busy
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        self.rcpt_attempts += 1
+        if self.rcpt_attempts <= self.busy:
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.mark.integration
+def test_a_temporary_refusal_is_tried_again_under_the_same_message_id(
+    smtp_server, smtp_config, queue
+):
+    handler = TryLater(busy=1)
+    smtp_config(f"smtp://127.0.0.1:{smtp_server(handler)}")
+    queue_message()
+
+    first, second = queue.run("mail.send_queued")
+
+    assert first.retried and second.job.countdown == mail.RETRY_BASE_SECONDS
+    (envelope,) = handler.envelopes
+    (row,) = queued_rows()
+    assert parse(envelope.original_content)["Message-ID"] == second.result
+    assert second.result == mail.message_id_of(row)
+    assert (row.state, row.attempts, row.last_error) == ("sent", 2, None)
+
+
+def test_an_unreachable_server_is_tried_with_growing_pauses_then_given_up(
+    app, smtp_config, queue, caplog
+):
+    smtp_config(f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
+    queue_message()
+
+    runs = queue.run("mail.send_queued")
+
+    assert [run.job.countdown for run in runs] == [None, 15, 30, 60, 120, 240, 480, 600]
+    assert [run.retried for run in runs] == [True] * 7 + [False]
+    (row,) = queued_rows()
+    assert (row.state, row.attempts) == ("failed", mail.MAX_ATTEMPTS)
+    assert row.last_error == "ConnectionRefusedError"
+
+
+def test_a_payload_that_cannot_be_read_fails_for_good_is_kept_and_can_be_discarded(
+    app, outbox, queue
+):
+    queue_message()
+    db.session.execute(update(mail.QueuedMail).values(payload_ct=b"not a ciphertext"))
+    db.session.commit()
+
+    (run,) = queue.run("mail.send_queued")
+
+    assert run.result == "failed" and written(outbox) == []
+    (row,) = queued_rows()
+    assert (row.state, row.attempts, row.payload_ct) == ("failed", 1, b"not a ciphertext")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["mail", "discard", str(row.id)]).exit_code == 0
+    assert queued_rows() == []
+    assert runner.invoke(args=["mail", "discard", str(row.id)]).exit_code != 0
+
+
+# --- limits on mail people's actions send -----------------------------------------------
+
+
+def test_mail_limits_count_per_address_and_per_account_and_store_no_address(
+    app, tenant, monkeypatch
+):
+    monkeypatch.setitem(app.config, "MAIL_RECIPIENT_RATE_LIMIT", "5 per hour")
+    monkeypatch.setitem(app.config, "MAIL_ACCOUNT_RATE_LIMIT", "7 per hour")
+    for address in ("Zoe@Example.com", "zoe@example.com", "ZOE@example.com", "zoe@example.com"):
+        mail.limit("invitation", recipient=address, account=tenant.account)
+    mail.limit("invitation", recipient="zoe@example.com", account=tenant.account)
+    with pytest.raises(TooManyRequests) as refused:
+        mail.limit("invitation", recipient="zoe@example.com", account=tenant.account)
+    assert refused.value.code == 429
+    assert 3500 < int(refused.value.data["headers"]["Retry-After"]) <= 3600
+    assert "this address" in refused.value.data["message"]
+    # Another kind of mail to the same address counts on its own.
+    mail.limit("dsr_verification", recipient="zoe@example.com")
+
+    mail.limit("invitation", recipient="ann@example.com", account=tenant.account)
+    mail.limit("invitation", recipient="ann@example.com", account=tenant.account)
+    with pytest.raises(TooManyRequests, match="sent from this account"):
+        mail.limit("invitation", recipient="bob@example.com", account=tenant.account)
+
+    stored = repr(vars(limiter.storage)).lower()
+    assert "zoe" not in stored and "example.com" not in stored

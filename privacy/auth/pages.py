@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from flask import Blueprint
@@ -12,6 +11,7 @@ from flask import request
 from flask import session as cookie
 from flask import url_for
 
+from privacy import mail
 from privacy.accounts.models import Account
 from privacy.accounts.models import Member
 from privacy.auth import sessions
@@ -43,9 +43,9 @@ def _client_limit() -> str:
 
 
 def _email_key() -> str:
-    # The limiter's storage sees a hash, never the address.
-    raw = (request.form.get("email") or "").strip().lower()
-    return "signin:" + hashlib.sha256(raw.encode()).hexdigest()
+    # Keyed: the limiter's storage sees neither the address nor a hash anyone could
+    # recompute from a list of addresses.
+    return "signin:" + mail.recipient_key(request.form.get("email") or "")
 
 
 def _only_posts() -> bool:
@@ -72,7 +72,8 @@ def index():
 @limiter.limit(_signin_limit, key_func=_email_key, exempt_when=_only_posts)
 @limiter.limit(_client_limit, exempt_when=_only_posts)
 def login():
-    """The sign-in form; the answer is the same whether or not the address is known."""
+    """The sign-in form; the answer, and the work done before it, are the same whether or
+    not the address is known: the worker looks it up (signin.request_links)."""
     minutes = current_app.config["SIGNIN_LINK_MINUTES"]
     google = bool(current_app.config.get("OIDC_CLIENT_ID"))
     next_url = request.values.get("next") or ""
@@ -92,7 +93,7 @@ def login():
             field_error=str(exc),
         )
     signin.request_links(email)
-    db.session.commit()  # the links exist before their mail is queued
+    db.session.commit()  # the worker's job is queued once its row exists
     return redirect(url_for("auth.check_email"), code=303)
 
 

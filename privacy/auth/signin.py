@@ -1,8 +1,9 @@
 """Sign-in by e-mailed link (and the invitations that reuse it), and who may sign in.
 
-The answer to a sign-in request never depends on whether the address belongs to anyone:
-links are mailed through the worker, one per account the address is a member of (and one
-for the platform console when it is an operator's), and nothing is sent otherwise.
+Neither the answer to a sign-in request nor the work done before it depends on whether the
+address belongs to anyone: the request only queues the address, encrypted, for the worker,
+which looks it up and mails one link per account the address is a member of (and one for
+the platform console when it is an operator's), or nothing.
 """
 
 from __future__ import annotations
@@ -96,33 +97,47 @@ def _new_link(*, member=None, operator=None, purpose: str, lifetime: timedelta) 
     return links.external(f"{LINK_PATH}{secret}")
 
 
-def request_links(email: str) -> int:
-    """Mail sign-in links (after the commit) for every destination of `email`; returns how
-    many (0: nothing is sent)."""
+SIGN_IN_MAIL = "auth.sign_in_links"
+
+
+def request_links(email: str) -> None:
+    """Queue the sign-in links of a normalized `email` for the worker (after the commit).
+
+    The same for every address, known or not: one encrypted row and one job. The worker
+    finds where the address may sign in and mails the links (sign_in_message).
+    """
+    mail.compose_after_commit(SIGN_IN_MAIL, email=email)
+
+
+@mail.composer(SIGN_IN_MAIL)
+def sign_in_message(email: str) -> mail.Message | None:
+    """In the worker: a link for every destination of `email`, in one message to the address
+    on file, or None when it has none (nothing is sent)."""
     found = destinations(email)
     if not found:
-        return 0
+        return None
     minutes = current_app.config["SIGNIN_LINK_MINUTES"]
-    links = [
+    lifetime = timedelta(minutes=minutes)
+    signin_links = [
         (
             d.label,
-            _new_link(
-                member=d.member,
-                operator=d.operator,
-                purpose="sign_in",
-                lifetime=timedelta(minutes=minutes),
-            ),
+            _new_link(member=d.member, operator=d.operator, purpose="sign_in", lifetime=lifetime),
         )
         for d in found
     ]
+    text = render_template("mail/sign_in.txt", links=signin_links, minutes=minutes)
     # To the address on file as it was given (the form may have it in another case).
     on_file = (found[0].member or found[0].operator).email
-    _mail(on_file, "Your sign-in link", "sign_in", links=links, minutes=minutes)
-    return len(links)
+    return mail.Message(on_file, "Your sign-in link", text)
 
 
 def invite(account: Account, member: Member, *, inviter: str | None = None) -> None:
-    """Mail an invitation whose link signs the member in; valid INVITATION_DAYS."""
+    """Mail an invitation whose link signs the member in; valid INVITATION_DAYS.
+
+    Invitations and their resends are limited per address and per account (mail.limit):
+    TooManyRequests (429), before the invitation is written, once either is reached.
+    """
+    mail.limit("invitation", recipient=member.email, account=account, what="invitations")
     member.invited_at = utcnow()
     days = current_app.config["INVITATION_DAYS"]
     link = _new_link(member=member, purpose="invitation", lifetime=timedelta(days=days))
@@ -139,8 +154,7 @@ def invite(account: Account, member: Member, *, inviter: str | None = None) -> N
 
 def _mail(to: str, subject: str, template: str, **context) -> None:
     text = render_template(f"mail/{template}.txt", **context)
-    # Through the worker, after the commit: the time the request takes says nothing about
-    # the address, and the link's row exists when the mail arrives.
+    # Through the worker, after the commit: the link's row exists when the mail arrives.
     mail.send_after_commit(to, subject, text)
 
 

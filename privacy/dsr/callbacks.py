@@ -1,5 +1,6 @@
 """OpenDSR status callbacks: one signed POST to every callback URL on every status change,
 retried with backoff; deliveries that keep failing stay visible to the account's admins.
+Every try of one delivery sends the same signed body and the same `Idempotency-Key`.
 The HTTP client and the counting of tries are privacy.outbound's (shared with webhooks).
 """
 
@@ -53,6 +54,14 @@ def body_for(request: DataSubjectRequest, url: str, status: str) -> dict:
     return body
 
 
+def idempotency_key(delivery: CallbackDelivery) -> str:
+    """The `Idempotency-Key` of every try of `delivery` (one status to one URL): a controller
+    that got a try already drops a repeat. The signed body is the same on every try too."""
+    return outbound.idempotency_key(
+        CallbackDelivery.__tablename__, delivery.id, delivery.created_at
+    )
+
+
 # -- delivery ----------------------------------------------------------------------------
 
 
@@ -81,6 +90,7 @@ def deliver(self, delivery_id: int) -> str:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
+            outbound.IDEMPOTENCY_HEADER: idempotency_key(delivery),
             **signing.get().headers(body),
         }
         delivery.attempts += 1
@@ -88,6 +98,8 @@ def deliver(self, delivery_id: int) -> str:
 
     def record(outcome: outbound.Outcome) -> None:
         delivery = db.session.get(CallbackDelivery, delivery_id)
+        if delivery is None:  # its request was deleted meanwhile
+            return
         delivery.state = outcome.state
         delivery.last_error = outcome.error
         if outcome.delivered:

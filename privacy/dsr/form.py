@@ -21,6 +21,8 @@ from privacy.accounts.models import Account
 from privacy.auth.permissions import public
 from privacy.dsr import verification
 from privacy.dsr.models import KINDS
+from privacy.errors import TooManyRequests
+from privacy.errors import error_payload
 from privacy.extensions import db
 from privacy.extensions import limiter
 from privacy.pages import render_page
@@ -84,6 +86,12 @@ def _no_such_form():
     return render_page("error.html", 404, error=error)
 
 
+def _too_many(exc: TooManyRequests):
+    payload, headers = error_payload(exc)
+    body, status = render_page("error.html", 429, error=payload)
+    return body, status, headers
+
+
 def _form(account: Account, status: int = 200, **context):
     return render_page(
         "dsr/form.html",
@@ -111,7 +119,8 @@ def show_form(account_id: uuid.UUID):
 @limiter.limit(_client_limit)
 def submit(account_id: uuid.UUID):
     """Validate (422 with field messages), record the request unverified and mail the link;
-    then the same page for every address."""
+    then the same page for every address. Past the limits on confirmation links to one
+    address or from one account (mail.limit): 429 with Retry-After, nothing recorded."""
     account = _account(account_id)
     if account is None:
         return _no_such_form()
@@ -129,7 +138,11 @@ def submit(account_id: uuid.UUID):
         errors["message"] = f"Write at most {MAX_MESSAGE} characters ({len(message)} now)."
     if errors:
         return _form(account, 422, errors=errors, kind=kind, email=raw_email[:320], message=message)
-    verification.submit(account, kind=kind, email=email, message=message or None)
+    try:
+        verification.submit(account, kind=kind, email=email, message=message or None)
+    except TooManyRequests as exc:
+        db.session.rollback()
+        return _too_many(exc)
     db.session.commit()  # the request and its link exist before the mail is queued
     return redirect(url_for("dsr_form.sent", account_id=account.public_id), code=303)
 

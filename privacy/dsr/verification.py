@@ -59,8 +59,10 @@ def submit(
     """Record a form request as unverified and mail its link after the commit.
 
     `email` is normalized already. The same happens for every address: the inventory is
-    not consulted until the link is used.
+    not consulted until the link is used. The links mailed are limited per address and per
+    account (mail.limit): TooManyRequests (429), before anything is written, past either.
     """
+    mail.limit("dsr_verification", recipient=email, account=account, what="confirmation links")
     request = services.submit(
         account, kind=kind, source="form", email=email, message=message or None, actor=ACTOR
     )

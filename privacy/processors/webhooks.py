@@ -3,7 +3,8 @@ secret, and the signed POST of every list version announced to the account.
 
 Each delivery carries `X-Privacy-Timestamp` (Unix seconds) and `X-Privacy-Signature:
 sha256=<hex>`, the HMAC-SHA256 with the account's secret over `<timestamp>.<raw body>`, so a
-receiver can refuse an old or replayed body. The secret is shown once (when set or rotated)
+receiver can refuse an old or replayed body, and `Idempotency-Key`, the same on every try of
+one notice, so a receiver can drop a repeat. The secret is shown once (when set or rotated)
 and stored encrypted with the data keys. Delivery goes through privacy.outbound like the OpenDSR
 callbacks (no redirects, timeouts, no proxy variables, public addresses only in production,
 tries counted on the Notice row, which keeps the state of each delivery).
@@ -208,6 +209,12 @@ def body_for(version: ListVersion) -> dict:
     }
 
 
+def idempotency_key(notice: Notice) -> str:
+    """The `Idempotency-Key` of every try of one notice's delivery: unlike the timestamp and
+    the signature, it does not change between tries, so a receiver drops a repeat."""
+    return outbound.idempotency_key(Notice.__tablename__, notice.id, notice.notified_at)
+
+
 def queue(account: Account, notice: Notice) -> bool:
     """Mark `notice` for delivery and enqueue it after the commit, if the account has a
     webhook; False otherwise."""
@@ -262,10 +269,13 @@ def deliver_webhook(self, notice_id: int) -> str:
         except SecretUnreadable as exc:
             _record_on(notice, outbound.Outcome(notice.webhook_attempts, False, str(exc), True))
             return FAILED
+        signed[outbound.IDEMPOTENCY_HEADER] = idempotency_key(notice)
         return outbound.Outgoing(webhook.url, body, signed, notice.webhook_attempts)
 
     def record(outcome: outbound.Outcome) -> None:
-        _record_on(db.session.get(Notice, notice_id), outcome)
+        notice = db.session.get(Notice, notice_id)
+        if notice is not None:  # the account was deleted meanwhile
+            _record_on(notice, outcome)
 
     return outbound.deliver(self, claim=claim, record=record)
 

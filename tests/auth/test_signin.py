@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from sqlalchemy import event
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 
+from privacy import mail
 from privacy.accounts import services as accounts
 from privacy.accounts.models import Member
 from privacy.audit.models import AuditEvent
@@ -70,6 +73,39 @@ def test_the_answer_is_the_same_for_unknown_addresses(tenant, new_browser, outbo
         unknown.headers["Location"],
     )
     assert [m["To"] for m in messages(outbox)] == [ADMIN]
+
+
+def test_sign_in_does_the_same_work_for_known_and_unknown_addresses(
+    tenant, new_browser, outbox, queue
+):
+    """Until the answer, a known address costs what an unknown one does: the same statements
+    and the same job. The worker looks the address up afterwards."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    work = {}
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        for email in (ADMIN, "nobody@acme.example"):
+            browser = new_browser()
+            browser.csrf()
+            statements.clear()
+            answer = browser.request_link(email)
+            work[email] = (answer.status_code, answer.headers["Location"], list(statements))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+    assert work[ADMIN] == work["nobody@acme.example"]
+    assert any(s.startswith("INSERT INTO queued_mail") for s in work[ADMIN][2])
+    assert not any("members" in s or "operators" in s for s in work[ADMIN][2])
+    assert queue.names() == ["mail.send_queued", "mail.send_queued"]
+    assert db.session.scalar(select(func.count()).select_from(LoginLink)) == 0
+
+    assert [m["To"] for m in messages(outbox)] == [ADMIN]
+    assert queue.results("mail.send_queued")[1] == "nothing to send"
+    assert db.session.scalar(select(func.count()).select_from(mail.QueuedMail)) == 1
 
 
 def test_a_link_works_once(tenant, new_browser, outbox):
@@ -205,6 +241,63 @@ def test_an_invitation_is_mailed_and_its_link_signs_the_member_in(
     member = client.get(f"/api/v1/members/{response.json['id']}", headers=tenant.headers).json
     assert member["joined_at"] is not None
     assert ("member.invited", None) in audit_actions(tenant.account)
+
+
+def test_the_sixth_invitation_to_one_address_in_an_hour_is_refused_and_nothing_is_queued(
+    tenant, client, outbox, queue
+):
+    created = client.post(
+        "/api/v1/members", json={"email": "neu@acme.example"}, headers=tenant.headers
+    )
+    assert created.status_code == 201
+    resend = f"/api/v1/members/{created.json['id']}/invitation"
+    statuses = [client.post(resend, headers=tenant.headers).status_code for _ in range(5)]
+
+    assert statuses == [200, 200, 200, 200, 429]
+    refused = client.post(resend, headers=tenant.headers)
+    assert refused.status_code == 429
+    assert refused.json["code"] == 429 and "invitations" in refused.json["message"]
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert queue.names() == ["mail.send_queued"] * 5
+    assert db.session.scalar(select(func.count()).select_from(mail.QueuedMail)) == 5
+    invitations = (
+        select(func.count()).select_from(LoginLink).where(LoginLink.purpose == "invitation")
+    )
+    assert db.session.scalar(invitations) == 5
+    assert len(messages(outbox)) == 5
+    # Another address of the account is still served.
+    other = client.post(
+        "/api/v1/members", json={"email": "zwei@acme.example"}, headers=tenant.headers
+    )
+    assert other.status_code == 201
+
+
+def test_invitations_are_limited_per_account_and_a_refused_one_adds_no_member(
+    app, tenant, client, browser, outbox, queue, monkeypatch
+):
+    monkeypatch.setitem(app.config, "MAIL_ACCOUNT_RATE_LIMIT", "3 per hour")
+    for n in range(3):
+        added = client.post(
+            "/api/v1/members", json={"email": f"m{n}@acme.example"}, headers=tenant.headers
+        )
+        assert added.status_code == 201
+
+    refused = client.post(
+        "/api/v1/members", json={"email": "m3@acme.example"}, headers=tenant.headers
+    )
+
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert "Too many invitations were sent from this account" in refused.json["message"]
+    db.session.rollback()  # as the end of the request does (the tests share its session)
+    emails = [m["email"] for m in client.get("/api/v1/members", headers=tenant.headers).json]
+    assert "m3@acme.example" not in emails
+    assert queue.names() == ["mail.send_queued"] * 3
+
+    # The page says so too.
+    sign_in(browser, outbox)
+    page = browser.post("/members", {"email": "m4@acme.example"}, page="/members")
+    assert page.status_code == 429
+    assert "Too many invitations were sent from this account" in page.get_data(as_text=True)
 
 
 def test_an_expired_invitation_lets_nobody_in(tenant, client, new_browser, outbox):

@@ -11,6 +11,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
@@ -18,6 +21,7 @@ import pytest
 import requests
 
 from privacy import outbound
+from privacy.dsr import callbacks
 from privacy.dsr import services
 from privacy.dsr import signing
 from privacy.dsr.models import CallbackDelivery
@@ -25,6 +29,9 @@ from privacy.extensions import db
 from privacy.inventory import services as inventory
 from tests import helpers
 from tests.queue import Job
+
+# A controller's receipt time the OpenDSR API takes: recent (at most 92 days ago).
+RECENT = (datetime.now(UTC) - timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 EMAIL = "ana.lima@example.org"
 SECRET_IN_ANSWER = "receiver-secret-7f3a"
@@ -121,7 +128,7 @@ def request_body(kind: str = "access", urls: list[str] | None = None) -> dict:
         "regulation": "gdpr",
         "subject_request_id": str(uuid.uuid4()),
         "subject_request_type": kind,
-        "submitted_time": "2026-11-20T10:00:00Z",
+        "submitted_time": RECENT,
         "subject_identities": [
             {"identity_type": "email", "identity_value": EMAIL, "identity_format": "raw"}
         ],
@@ -286,6 +293,56 @@ def test_a_receiver_that_always_fails_ends_failed_after_the_last_retry(
     assert queue.jobs == []
 
 
+def test_every_try_of_a_callback_carries_the_same_idempotency_key(client, tenant, receiver, queue):
+    receiver.script = [500, 503]
+    urls = [receiver.url("/first"), receiver.url("/second")]
+    sent = request_body(urls=urls)
+    submit(client, tenant, sent)
+    client.delete(f"/opendsr/v1/requests/{sent['subject_request_id']}", headers=tenant.headers)
+    queue.take("dsr.process")
+    callbacks_sent(queue)
+
+    keys = {}
+    for hit in receiver.hits:
+        keys.setdefault(hit.path, set()).add(hit.headers["Idempotency-Key"])
+    assert len(receiver.hits) == 4  # two failed tries, then one for each URL
+    (first,), (second,) = keys["/first"], keys["/second"]
+    assert first != second  # one key per delivery
+    assert str(uuid.UUID(first)) == first
+    rows = deliveries()
+    assert [callbacks.idempotency_key(row) for row in rows] == [first, second]
+    assert all(str(row.id) not in first.split("-") for row in rows)
+
+
+def test_a_try_whose_outcome_could_not_be_recorded_goes_again_with_the_same_key(
+    app, client, tenant, receiver, queue, monkeypatch
+):
+    """Past every pause the outcome is still not written: the task runs again and the
+    receiver gets the same signed body under the same Idempotency-Key, a repeat it drops."""
+    from sqlalchemy.exc import OperationalError
+
+    cancelled_once(client, tenant, receiver.url(), queue)
+    monkeypatch.setattr(outbound, "RECORD_PAUSES", (0, 0))
+    refusals = iter([True, True])
+    real_begin_write = outbound.begin_write
+
+    def busy_after_the_post():
+        if receiver.hits and next(refusals, False):
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        real_begin_write()
+
+    monkeypatch.setattr(outbound, "begin_write", busy_after_the_post)
+    runs = callbacks_sent(queue)
+
+    assert [run.retried for run in runs] == [True, False]
+    first, second = receiver.hits
+    assert first.body == second.body
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+    assert first.headers["X-OpenDSR-Signature"] == second.headers["X-OpenDSR-Signature"]
+    (row,) = deliveries()
+    assert (row.state, row.attempts) == ("delivered", 2)
+
+
 def test_backoff_doubles_from_the_configured_base(
     app, client, tenant, receiver, queue, monkeypatch
 ):
@@ -430,15 +487,62 @@ def test_a_delivered_callback_is_not_sent_again(client, tenant, receiver, queue)
         "2002:7f00:1::",  # 6to4 of 127.0.0.1
         "ff0e::1",
         "not-an-address",
+        # IPv4 carried in IPv6, every form: public only if every carried address is.
+        "::127.0.0.1",  # IPv4-compatible (deprecated): never public
+        "::10.0.0.1",
+        "::8.8.8.8",
+        "::ffff:169.254.169.254",  # IPv4-mapped
+        "::ffff:0:7f00:1",  # IPv4-translated (SIIT) of 127.0.0.1
+        "::ffff:0:a9fe:a9fe",  # IPv4-translated of 169.254.169.254
+        "64:ff9b:1::7f00:1",  # local-use NAT64: never public
+        "64:ff9b:1:7f00:1::",
+        "64:ff9b:1::808:808",
+        "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata address
+        "2002:a9fe:a9fe::1",  # 6to4 of the metadata address
+        "2002:a00:1:1::1",  # 6to4 of 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "2001:0:808:808:0:f5f5:80ff:fffe",  # Teredo: server 8.8.8.8, client 127.0.0.1
+        "2606:4700:4700::5efe:7f00:1",  # ISATAP of 127.0.0.1 under a global prefix
+        "2606:4700:4700::200:5efe:a00:1",  # ISATAP of 10.0.0.1
     ],
 )
 def test_non_public_addresses_are_refused(address):
     assert not outbound.is_public_address(address)
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "93.184.215.14", "2606:4700:4700::1111"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "93.184.215.14",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",  # IPv4-mapped: 8.8.8.8 on the wire
+        "64:ff9b::808:808",  # NAT64 of 8.8.8.8
+        "2002:808:808::1",  # 6to4 of 8.8.8.8
+        "2606:4700:4700::5efe:808:808",  # ISATAP of 8.8.8.8
+    ],
+)
 def test_public_addresses_are_allowed(address):
     assert outbound.is_public_address(address)
+
+
+@pytest.mark.parametrize(
+    ("address", "carried"),
+    [
+        ("::ffff:10.0.0.1", ["10.0.0.1"]),
+        ("::ffff:0:a00:1", ["10.0.0.1"]),
+        ("64:ff9b::a00:1", ["10.0.0.1"]),
+        ("2002:a00:1::", ["10.0.0.1"]),
+        ("2001:0:808:808:0:f5f5:80ff:fffe", ["8.8.8.8", "127.0.0.1"]),
+        ("2606:4700:4700::5efe:a00:1", ["10.0.0.1"]),
+        ("2606:4700:4700::1111", []),
+    ],
+)
+def test_the_ipv4_addresses_an_ipv6_address_carries(address, carried):
+    import ipaddress
+
+    found = outbound.embedded_ipv4(ipaddress.IPv6Address(address))
+    assert [str(ip) for ip in found] == carried
 
 
 def test_production_refuses_non_public_urls_when_a_request_arrives(
@@ -474,6 +578,8 @@ def test_production_refuses_non_public_urls_when_a_request_arrives(
         # A name is resolved at delivery: localhost.<tld> style names and rebinding included.
         ("https://localhost:{port}/hook", "refused: address not public"),
         ("https://[::ffff:127.0.0.1]:{port}/hook", "refused: address not public"),
+        ("https://[::127.0.0.1]:{port}/hook", "refused: address not public"),
+        ("https://[64:ff9b:1::7f00:1]:{port}/hook", "refused: address not public"),
     ],
 )
 def test_production_refuses_non_public_destinations_at_delivery(

@@ -185,7 +185,7 @@ def test_the_answer_is_the_same_for_known_and_unknown_addresses(
     def no_lookups(*args, **kwargs):
         raise AssertionError("the inventory was consulted before verification")
 
-    monkeypatch.setattr(services, "find_subject", no_lookups)
+    monkeypatch.setattr(services, "find_subjects", no_lookups)
     monkeypatch.setattr(inventory, "find_by_email", no_lookups)
     answers = []
     for email in (EMAIL, "stranger@example.net"):
@@ -359,6 +359,24 @@ def test_submissions_are_rate_limited_per_address_and_per_client(
     ]
     assert 429 in statuses and statuses.index(429) >= 15
     assert len(mails(outbox)) == sum(1 for r in db.session.scalars(select(DataSubjectRequest)))
+
+
+def test_confirmation_links_are_limited_per_account_with_a_clear_page(
+    app, tenant, browser, outbox, paused, monkeypatch
+):
+    monkeypatch.setitem(app.config, "MAIL_ACCOUNT_RATE_LIMIT", "2 per hour")
+
+    statuses = [send_form(browser, tenant, email=f"p{n}@example.org").status_code for n in range(3)]
+
+    assert statuses == [303, 303, 429]
+    limited = send_form(browser, tenant, email="p9@example.org")
+    assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 3600
+    page = limited.get_data(as_text=True)
+    assert "Too many confirmation links were sent from this account lately" in page
+    assert "try again in" in page and "p9@" not in page
+    db.session.rollback()  # as the end of the request does (the tests share its session)
+    assert len(list(db.session.scalars(select(DataSubjectRequest)))) == 2
+    assert len(mails(outbox)) == 2
 
 
 def test_confirmations_are_rate_limited_per_client(app, tenant, browser, monkeypatch):
