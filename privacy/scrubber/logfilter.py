@@ -17,6 +17,12 @@ count through the wrapped handlers as a WARNING, so a loss is never silent.
 fraction of a millisecond a line without NER, more with it) and rewrites the record it is
 given, for the programs that cannot have a background thread.
 
+Both take `budget=SECONDS`: the time one batch (the filter: one record) may take. A line of
+a message, traceback or extra value not scrubbed in time becomes "<UNSCRUBBED>", never
+what it was; the handler counts such records and reports them like drops. Without a
+budget (the default) every record is scrubbed however long it takes: a huge record then
+delays the ones behind it, and the bounded queue drops (and counts) what does not fit.
+
 Neither imports Flask or the database.
 """
 
@@ -36,6 +42,7 @@ from typing import Any
 from privacy.scrubber import operators
 from privacy.scrubber.engine import DEFAULT_MODEL
 from privacy.scrubber.engine import REDACT
+from privacy.scrubber.engine import UNSCRUBBED
 from privacy.scrubber.engine import Scrubber
 from privacy.scrubber.engine import ScrubConfig
 
@@ -65,6 +72,8 @@ class ScrubbingHandler(logging.Handler):
     (`Scrubber(model=model, config=config)`, shared by handlers with the same model) so the
     caller never waits for spaCy. `maxsize` bounds the queue; records beyond it are dropped,
     counted in `dropped` and reported every `report_interval` seconds and at close.
+    `budget` is the time one batch may take (see the module docstring); records with text
+    masked for it are counted in `masked` and reported the same way.
 
     The records the targets receive are copies: `msg` is the scrubbed message, `args` is
     None, `exc_info` is None and `exc_text` holds the scrubbed traceback (so no formatter
@@ -85,10 +94,12 @@ class ScrubbingHandler(logging.Handler):
         batch_size: int = DEFAULT_BATCH,
         report_interval: float = DEFAULT_REPORT_INTERVAL,
         level: int | str = logging.NOTSET,
+        budget: float | None = None,
     ) -> None:
         super().__init__(level)
         if maxsize < 1 or batch_size < 1:
             raise ValueError("maxsize and batch_size must be at least 1")
+        self.budget = budget
         if isinstance(targets, logging.Handler):
             targets = [targets]
         self._targets: tuple[logging.Handler, ...] = tuple(targets)
@@ -195,12 +206,15 @@ class ScrubbingHandler(logging.Handler):
             return
         try:
             scrubber = self._get_scrubber()
-            _scrub_records(scrubber, records, self.operator, self.formatter)
+            masked = _scrub_records(scrubber, records, self.operator, self.formatter, self.budget)
         except Exception as exc:
             with self._counter_lock:
                 self._failed += len(records)
                 self._failure = type(exc).__name__
             return
+        if masked:
+            with self._counter_lock:
+                self._masked += masked
         for record in records:
             self._deliver(record)
         self._handled += len(records)
@@ -239,8 +253,10 @@ class ScrubbingHandler(logging.Handler):
         with self._counter_lock:
             dropped = self._dropped - self._reported_dropped
             failed = self._failed - self._reported_failed
+            masked = self._masked - self._reported_masked
             self._reported_dropped += dropped
             self._reported_failed += failed
+            self._reported_masked += masked
             failure = self._failure
         if dropped:
             self._deliver(
@@ -257,7 +273,15 @@ class ScrubbingHandler(logging.Handler):
                     f"scrubbed ({failure})",
                 )
             )
-        if dropped or failed:
+        if masked:
+            self._deliver(
+                _notice(
+                    logging.WARNING,
+                    f"privacy.scrubber: {masked} log records had text masked as {UNSCRUBBED}: "
+                    f"not scrubbed within the budget of {self.budget:g} s",
+                )
+            )
+        if dropped or failed or masked:
             self._last_report = now
 
     # -- control ---------------------------------------------------------------------------
@@ -282,6 +306,7 @@ class ScrubbingHandler(logging.Handler):
             "handled": self._handled,
             "dropped": self._dropped,
             "failed": self._failed,
+            "masked": self._masked,
             "maxsize": self.maxsize,
         }
 
@@ -333,8 +358,8 @@ class ScrubbingHandler(logging.Handler):
         self._counter_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._dropped = self._failed = self._handled = 0
-        self._reported_dropped = self._reported_failed = 0
+        self._dropped = self._failed = self._handled = self._masked = 0
+        self._reported_dropped = self._reported_failed = self._reported_masked = 0
         self._failure = ""
         self._last_report = float("-inf")
 
@@ -359,7 +384,8 @@ class ScrubbingFilter(logging.Filter):
     and `stack_info` and `extra` values are scrubbed. Every handler after it sees that.
     Attach it to handlers, not loggers: a logger's filters skip records from child loggers.
     The caller waits for the scan (and, without `scrubber`, for the first build), so
-    prefer `ScrubbingHandler` where a thread is possible.
+    prefer `ScrubbingHandler` where a thread is possible; `budget` bounds that wait per
+    record (text not scrubbed in time becomes "<UNSCRUBBED>").
     """
 
     def __init__(
@@ -370,12 +396,14 @@ class ScrubbingFilter(logging.Filter):
         model: str | None = DEFAULT_MODEL,
         config: ScrubConfig | None = None,
         operator: operators.Operator = REDACT,
+        budget: float | None = None,
     ) -> None:
         super().__init__(name)
         self._scrubber = scrubber
         self._model = model
         self._config = config
         self.operator = operator
+        self.budget = budget
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not super().filter(record):
@@ -387,7 +415,7 @@ class ScrubbingFilter(logging.Filter):
         except Exception:
             record.msg = _unrenderable(record)
         record.args = None
-        _scrub_records(self._scrubber, [record], self.operator, None)
+        _scrub_records(self._scrubber, [record], self.operator, None, self.budget)
         return True
 
 
@@ -473,8 +501,10 @@ def _scrub_records(
     records: Sequence[logging.LogRecord],
     operator: operators.Operator,
     formatter: logging.Formatter | None,
-) -> None:
-    """Replace the text fields of `records` with scrubbed text, in one scrub_batch call.
+    budget: float | None = None,
+) -> int:
+    """Replace the text fields of `records` with scrubbed text, in one scrub_batch call;
+    returns how many records had a line masked because `budget` ran out.
 
     A traceback is rendered to `exc_text` first and `exc_info` dropped, so no formatter
     renders the unscrubbed exception again. Multi-line texts are scanned line by line, the
@@ -497,13 +527,24 @@ def _scrub_records(
             fields.append((record, name, len(lines), len(parts)))
             lines.extend(parts)
     todo = [i for i, line in enumerate(lines) if line.strip()]
-    results = scrubber.scrub_batch([lines[i] for i in todo], operator)
+    texts = [lines[i] for i in todo]
+    if budget is None:
+        results = scrubber.scrub_batch(texts, operator)
+    else:
+        results = scrubber.scrub_batch(texts, operator, budget=budget)
+    masked_lines = set()
     for i, result in zip(todo, results, strict=True):
         lines[i] = result.text
+        if getattr(result, "unscrubbed", False):
+            masked_lines.add(i)
+    masked = set()
     for record, name, start, count in fields:
         setattr(record, name, "\n".join(lines[start : start + count]))
+        if masked_lines and any(i in masked_lines for i in range(start, start + count)):
+            masked.add(id(record))
     for record in records:
         record.message = record.msg
+    return len(masked)
 
 
 def _texts(record: logging.LogRecord) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ capitalized word pair is left unexplained, batched, with every other pipe disabl
 
 from __future__ import annotations
 
+import bisect
 import re
 from functools import cache
 from urllib.parse import unquote
@@ -84,7 +85,9 @@ KEY_CANDIDATE = re.compile(
 )
 VALUE = re.compile(_QUOTED + r"|(?P<uv>[^\s\"',;&()\[\]{}<>|]{1,80})")
 # A logfmt value left unquoted may run on over capitalized words: customer=Matthew O'Donnell
-_CONTINUATION = re.compile(r"(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3}(?=\s+[A-Z]))(?![\w.]*=))+")
+# (a word followed by `=` is the next key; the look for it stops after 64 characters, so a
+# long word costs linear time, not the square of its length).
+_CONTINUATION = re.compile(r"(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3}(?=\s+[A-Z]))(?![\w.]{0,64}=))+")
 
 # Access logs: `IP - user [date]` (nginx, apache) where user is not "-".
 ACCESS_USER = re.compile(r"^\S+ \S+ (?P<user>[^\s\[\]\"-][^\s\[\]\"]{0,63}) \[")
@@ -728,9 +731,12 @@ def ner_windows(text: str, covered: list[tuple[int, int]]) -> list[tuple[int, in
     The model reads a window of a few words either side, not the whole line: log lines are
     long, names are short, and NER cost grows with the text.
     """
+    spans = _union(covered)
+    span_starts = [s for s, _ in spans]
     windows: list[tuple[int, int]] = []
     for match in CAPITAL_PAIR.finditer(text):
-        if any(s <= match.start() < e for s, e in covered):
+        k = bisect.bisect_right(span_starts, match.start()) - 1
+        if k >= 0 and match.start() < spans[k][1]:  # a finding explains it
             continue
         words = match.group().lower().replace(".", "").split()
         if any(w in TECH_WORDS for w in words):
@@ -745,6 +751,17 @@ def ner_windows(text: str, covered: list[tuple[int, int]]) -> list[tuple[int, in
         else:
             windows.append((start, end))
     return windows
+
+
+def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The union of (start, end) spans as sorted, disjoint spans."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def ner_people(doc) -> list[tuple[int, int]]:

@@ -6,6 +6,7 @@ import functools
 import io
 import json
 import logging
+import math
 from collections.abc import Iterator
 from typing import IO
 
@@ -23,8 +24,10 @@ from privacy.errors import BadRequest
 from privacy.errors import Conflict
 from privacy.errors import PayloadTooLarge
 from privacy.errors import ServiceUnavailable
+from privacy.errors import TooManyRequests
 from privacy.extensions import Blueprint
 from privacy.extensions import db
+from privacy.scrubber import limits
 from privacy.scrubber import service
 from privacy.scrubber.operators import Operator
 from privacy.scrubber.relay import RelayUnavailable
@@ -36,10 +39,12 @@ from privacy.scrubber.schemas import ReverseResultSchema
 from privacy.scrubber.schemas import ScrubInputSchema
 from privacy.scrubber.schemas import ScrubOptionsSchema
 from privacy.scrubber.schemas import ScrubResultSchema
+from privacy.scrubber.schemas import ScrubSettingsPatchSchema
 from privacy.scrubber.schemas import ScrubSettingsSchema
 
 MAX_LINES = 10_000
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_BUDGET_SECONDS = 2.0
 STREAM_CHUNK = 512
 logger = logging.getLogger(__name__)
 NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines"}
@@ -67,6 +72,60 @@ def _scrub_body_limit(view):
     return wrapper
 
 
+def _budget() -> float:
+    return float(current_app.config.get("SCRUB_BUDGET_SECONDS", DEFAULT_BUDGET_SECONDS))
+
+
+def _take_slot() -> limits.Held:
+    """Hold one of this process's scrub slots for the caller's account. 429 when the
+    account has its share in progress, 503 when the process has (so other requests always
+    find a thread); both with Retry-After, and nothing held."""
+    config = current_app.config
+    held = limits.slots.hold(
+        g.account.id,
+        per_key=config.get("SCRUB_ACCOUNT_CONCURRENCY", 1),
+        total=config.get("SCRUB_PROCESS_CONCURRENCY", 2),
+    )
+    retry = {"Retry-After": str(max(1, math.ceil(_budget())))}
+    if held == limits.ACCOUNT:
+        raise TooManyRequests(
+            "This account has as many scrub requests in progress as it may; retry when one "
+            "has finished.",
+            headers=retry,
+        )
+    if held == limits.PROCESS:
+        raise ServiceUnavailable(
+            "The scrubber is busy with other requests; retry shortly.", headers=retry
+        )
+    return held
+
+
+def _scrub_slot(view):
+    """Run the view holding a scrub slot (see _take_slot), taken before the body is read."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        held = _take_slot()
+        try:
+            return view(*args, **kwargs)
+        finally:
+            held.release()
+
+    return wrapper
+
+
+def _report_masked(masked: int, total: int) -> None:
+    """Log lines masked for the budget: counts and ids only, never text."""
+    if masked:
+        logger.warning(
+            "scrub budget of %ss exceeded: %d of %d lines masked as <UNSCRUBBED> (account %s)",
+            _budget(),
+            masked,
+            total,
+            g.account.public_id,
+        )
+
+
 def _release_database() -> None:
     # Scrubbing needs no database: end the read transaction of the token check so that a
     # long scrub or stream does not hold a pooled connection.
@@ -74,25 +133,41 @@ def _release_database() -> None:
 
 
 def _result(scrubbed, with_findings: bool) -> dict:
-    return scrubbed.as_dict() if with_findings else {"text": scrubbed.text}
+    if with_findings:
+        return scrubbed.as_dict()
+    out = {"text": scrubbed.text}
+    if scrubbed.unscrubbed:
+        out["unscrubbed"] = True
+    return out
 
 
 @bp.post("/scrub")
 @requires("scrub")
+@_scrub_slot
 @_scrub_body_limit
 @bp.arguments(ScrubInputSchema)
 @bp.response(200, ScrubResultSchema)
 def scrub(data):
-    """Scrub one text or up to 10,000 lines; findings hold offsets into each input line."""
+    """Scrub one text or up to 10,000 lines; findings hold offsets into each input line.
+
+    A line not scrubbed within the time budget (PRIVACY_SCRUB_BUDGET_SECONDS for the whole
+    request) comes back as `<UNSCRUBBED>` with `"unscrubbed": true`, and its number is in
+    `unscrubbed_lines`. 429 when the account already has its scrub requests in progress.
+    """
     lines = [data["text"]] if "text" in data else data["lines"]
     if len(lines) > MAX_LINES:
         raise PayloadTooLarge(f"Send at most {MAX_LINES:,} lines a request, or use /scrub/stream.")
     operator = service.operator_for(g.account, data["mode"])
-    scrubber = service.scrubber_for(g.account)
+    scrubber = service.scrubber_for(g.account)  # the first in a process loads the model
     _release_database()
-    scrubbed = service.scrub_batch(lines, operator, scrubber)
+    scrubbed = service.scrub_batch(lines, operator, scrubber, budget=_budget())
+    masked = [number for number, s in enumerate(scrubbed, start=1) if s.unscrubbed]
+    _report_masked(len(masked), len(lines))
     results = [_result(s, data["findings"]) for s in scrubbed]
-    return results[0] if "text" in data else {"lines": results}
+    answer = results[0] if "text" in data else {"lines": results}
+    if masked:
+        answer["unscrubbed_lines"] = masked
+    return answer
 
 
 @bp.post("/scrub/stream")
@@ -118,20 +193,33 @@ def scrub_stream(args):
         raise BadRequest(
             'Send Content-Type: application/x-ndjson, one JSON string or {"text": ...} a line.'
         )
-    request.max_content_length = _max_body_bytes()
-    # Touching the stream now raises 413 for a too-long Content-Length before the 200 starts.
-    stream = request.stream
-    operator = service.operator_for(g.account, args["mode"])
-    scrubber = service.scrubber_for(g.account)
-    _release_database()
-    return Response(
-        stream_with_context(_stream_results(stream, operator, args["findings"], scrubber)),
-        mimetype="application/x-ndjson",
-    )
+    held = _take_slot()
+    try:
+        request.max_content_length = _max_body_bytes()
+        # Touching the stream now raises 413 for a too-long Content-Length before the 200.
+        stream = request.stream
+        operator = service.operator_for(g.account, args["mode"])
+        scrubber = service.scrubber_for(g.account)
+        report = functools.partial(_report_masked_for, g.account.public_id, _budget())
+        _release_database()
+        response = Response(
+            stream_with_context(
+                _stream_results(stream, operator, args["findings"], scrubber, report, held)
+            ),
+            mimetype="application/x-ndjson",
+        )
+    except BaseException:
+        held.release()
+        raise
+    # The slot is held while the body streams out: released when the stream ends, or when
+    # the server closes a response whose stream never started.
+    response.call_on_close(held.release)
+    return response
 
 
 @bp.post("/scrub/relay")
 @requires("scrub")
+@_scrub_slot
 @_scrub_body_limit
 @bp.arguments(RelayOptionsSchema, location="query", unknown=ma.RAISE)
 @bp.doc(
@@ -146,7 +234,8 @@ def relay(args):
     """Scrub plain-text lines and send them on to the operator's PRIVACY_SCRUB_RELAY_URL.
 
     For shippers that ignore the answer to a POST. 503 when the receiver cannot be reached
-    (the shipper retries the batch); 409 when no receiver is configured.
+    (the shipper retries the batch); 409 when no receiver is configured. A line not scrubbed
+    within the time budget is relayed as `<UNSCRUBBED>` and numbered in `unscrubbed_lines`.
     """
     url = current_app.config.get("SCRUB_RELAY_URL")
     if not url:
@@ -161,7 +250,10 @@ def relay(args):
     operator = service.operator_for(g.account, args["mode"])
     scrubber = service.scrubber_for(g.account)
     _release_database()
-    scrubbed = [s.text for s in service.scrub_batch(lines, operator, scrubber)]
+    results = service.scrub_batch(lines, operator, scrubber, budget=_budget())
+    masked = [number for number, s in enumerate(results, start=1) if s.unscrubbed]
+    _report_masked(len(masked), len(lines))
+    scrubbed = [s.text for s in results]
     try:
         Target.parse(url).send(scrubbed)
     except RelayUnavailable as exc:
@@ -169,7 +261,10 @@ def relay(args):
         raise ServiceUnavailable(
             "The relay receiver cannot be reached; retry later.", headers={"Retry-After": "5"}
         ) from None
-    return {"lines": len(scrubbed)}
+    answer = {"lines": len(scrubbed)}
+    if masked:
+        answer["unscrubbed_lines"] = masked
+    return answer
 
 
 @bp.get("/scrub/settings")
@@ -185,8 +280,21 @@ def get_settings():
 @bp.arguments(ScrubSettingsSchema)
 @bp.response(200, ScrubSettingsSchema)
 def put_settings(data):
-    """Replace the account's scrubber settings; patterns must compile (422 otherwise)."""
+    """Replace all of the account's scrubber settings: every field is required (send empty
+    ones to clear them); PATCH changes some. Patterns must be RE2 (422 otherwise)."""
     settings = service.update_settings(g.account, data=data)
+    db.session.commit()
+    return settings
+
+
+@bp.patch("/scrub/settings")
+@requires("scrub:settings")
+@bp.arguments(ScrubSettingsPatchSchema)
+@bp.response(200, ScrubSettingsSchema)
+def patch_settings(data):
+    """Change the settings named in the body, each replaced whole; the others stay as they
+    are. Patterns must be RE2 (422 otherwise)."""
+    settings = service.patch_settings(g.account, changes=data)
     db.session.commit()
     return settings
 
@@ -212,21 +320,39 @@ def reverse(data):
 # -- NDJSON streaming --------------------------------------------------------------------
 
 
+def _report_masked_for(account_id, budget: float, masked: int, total: int) -> None:
+    if masked:
+        logger.warning(
+            "scrub budget of %ss a chunk exceeded: %d of %d streamed lines masked as "
+            "<UNSCRUBBED> (account %s)",
+            budget,
+            masked,
+            total,
+            account_id,
+        )
+
+
 def _stream_results(
-    stream: IO[bytes], operator: Operator, with_findings: bool, scrubber
+    stream: IO[bytes], operator: Operator, with_findings: bool, scrubber, report, held
 ) -> Iterator[str]:
-    """One output line per input line, in order, scrubbed STREAM_CHUNK lines at a time."""
+    """One output line per input line, in order, scrubbed STREAM_CHUNK lines at a time,
+    each chunk within the time budget; `report(masked, total)` at the end."""
     first = 1
+    counts = [0, 0]  # lines masked for the budget, lines scrubbed
+    budget = _budget()
     try:
         for chunk in _chunks(stream):
             first = chunk[0][0]
-            yield _render(chunk, operator, with_findings, scrubber)
+            yield _render(chunk, operator, with_findings, scrubber, budget, counts)
     except Exception as exc:
         # The 200 has gone out, so the error handler cannot answer: say so in the stream and
         # log the type only, as the handler does (exception messages can carry input).
         logger.error("scrub stream stopped at line %s: %s", first, type(exc).__name__)
         yield json.dumps({"error": {"line": first, "message": "Internal error; stopped here."}})
         yield "\n"
+    finally:
+        held.release()
+        report(*counts)
 
 
 def _chunks(stream: IO[bytes]) -> Iterator[list[tuple[int, str | None, str | None]]]:
@@ -263,9 +389,14 @@ def _parse_line(number: int, raw: bytes) -> tuple[int, str | None, str | None]:
     return number, value, None
 
 
-def _render(chunk, operator: Operator, with_findings: bool, scrubber) -> str:
+def _render(
+    chunk, operator: Operator, with_findings: bool, scrubber, budget: float, counts: list[int]
+) -> str:
     texts = [t for _, t, e in chunk if e is None]
-    scrubbed = iter(service.scrub_batch(texts, operator, scrubber))
+    results = service.scrub_batch(texts, operator, scrubber, budget=budget)
+    counts[0] += sum(s.unscrubbed for s in results)
+    counts[1] += len(results)
+    scrubbed = iter(results)
     out = []
     for number, _text, error in chunk:
         if error is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import re
+import logging
 import threading
 from collections.abc import Sequence
 
@@ -17,12 +17,17 @@ from privacy.database import utcnow
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.scrubber import operators
+from privacy.scrubber import patterns
 from privacy.scrubber.engine import DEFAULT_ENTITIES
 from privacy.scrubber.engine import OPTIONAL_ENTITIES
+from privacy.scrubber.engine import Deadline
 from privacy.scrubber.engine import Scrubbed
 from privacy.scrubber.engine import Scrubber
 from privacy.scrubber.engine import ScrubConfig
 from privacy.scrubber.models import ScrubSettings
+
+logger = logging.getLogger(__name__)
+SETTINGS_FIELDS = ("entities", "patterns", "deny", "allow")
 
 # purpose -> key length the operator needs (HMAC-SHA256 for pseudonyms, AES-SIV-256 for tokens)
 KEY_LENGTHS = {"pseudonym": 32, "token": 64}
@@ -58,7 +63,16 @@ def scrubber_for(account) -> Scrubber:
         return get_scrubber()
     cached = _account_scrubbers.get(account.id)
     if cached is None or cached[0] != settings.updated_at:
-        cached = (settings.updated_at, Scrubber(config=_config(settings)))
+        scrubber = Scrubber(config=_config(settings))
+        if scrubber.custom.legacy:
+            # Saved before patterns had to be RE2: they still run, bounded by a timeout.
+            logger.warning(
+                "account %s has %d custom patterns RE2 cannot run; they run with a timeout "
+                "and a line they time out on is masked",
+                account.public_id,
+                len(scrubber.custom.legacy),
+            )
+        cached = (settings.updated_at, scrubber)
         _account_scrubbers[account.id] = cached
     return cached[1]
 
@@ -81,15 +95,43 @@ def get_settings(account) -> ScrubSettings:
 
 
 def update_settings(account, *, data: dict, actor: str | None = None) -> ScrubSettings:
-    """Replace the account's settings after checking every pattern compiles and every entity
-    is known (422 naming the field otherwise). Audited; ids and counts only, never values."""
+    """Replace the account's settings with `data` (every field of SETTINGS_FIELDS).
+
+    Raises ValidationFailed (422 naming the field) for a pattern RE2 cannot run, a deny list
+    too large to match or an unknown entity; nothing is written then. Audited; ids and
+    counts only, never values.
+    """
+    return _save(account, data, changed=SETTINGS_FIELDS, actor=actor)
+
+
+def patch_settings(account, *, changes: dict, actor: str | None = None) -> ScrubSettings:
+    """Change the fields in `changes` (each replaces that field); the others keep their
+    values. Checked and audited as update_settings; patterns and deny lists are only
+    checked when they are among the changes."""
+    current = get_settings(account)
+    data = {name: changes.get(name, getattr(current, name)) for name in SETTINGS_FIELDS}
+    if "entities" not in changes:
+        # Stored entities include the custom ones; drop those whose patterns are gone.
+        known = DEFAULT_ENTITIES | OPTIONAL_ENTITIES | set(data["patterns"]) | set(data["deny"])
+        data["entities"] = [e for e in data["entities"] if e in known]
+    return _save(
+        account, data, changed=tuple(n for n in SETTINGS_FIELDS if n in changes), actor=actor
+    )
+
+
+def _save(account, data: dict, *, changed: Sequence[str], actor: str | None) -> ScrubSettings:
     errors: dict[str, list[str]] = {}
-    for entity, regexes in data["patterns"].items():
-        for regex in regexes:
-            try:
-                re.compile(regex)
-            except re.error as exc:
-                errors.setdefault("patterns", []).append(f"{entity}: {exc.msg}")
+    if "patterns" in changed:
+        for entity, expressions in data["patterns"].items():
+            for number, expression in enumerate(expressions, start=1):
+                problem = patterns.check(expression)
+                if problem:
+                    errors.setdefault("patterns", []).append(f"{entity} #{number}: {problem}")
+    if "deny" in changed:
+        for entity, values in data["deny"].items():
+            problem = patterns.check_deny(values)
+            if problem:
+                errors.setdefault("deny", []).append(f"{entity}: {problem}")
     custom = set(data["patterns"]) | set(data["deny"])
     unknown = set(data["entities"]) - DEFAULT_ENTITIES - OPTIONAL_ENTITIES - custom
     if unknown:
@@ -113,6 +155,7 @@ def update_settings(account, *, data: dict, actor: str | None = None) -> ScrubSe
         object_id=settings.id,
         actor=actor,
         data={
+            "changed": list(changed),
             "entities": len(settings.entities),
             "patterns": len(settings.patterns),
             "deny": len(settings.deny),
@@ -147,10 +190,15 @@ def operator_for(account, mode: str) -> operators.Operator:
 
 
 def scrub_batch(
-    lines: Sequence[str], operator: operators.Operator, scrubber: Scrubber | None = None
+    lines: Sequence[str],
+    operator: operators.Operator,
+    scrubber: Scrubber | None = None,
+    *,
+    budget: float | Deadline | None = None,
 ) -> list[Scrubbed]:
-    """Scrubbed lines in input order; NER runs over the batch at once."""
-    return (scrubber or get_scrubber()).scrub_batch(lines, operator)
+    """Scrubbed lines in input order. A line not finished within `budget` seconds comes
+    back as the engine's NOT_SCRUBBED (`<UNSCRUBBED>`, `unscrubbed` set)."""
+    return (scrubber or get_scrubber()).scrub_batch(lines, operator, budget=budget)
 
 
 def reverse_tokens(account, *, text: str) -> tuple[str, int]:

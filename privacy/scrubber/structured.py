@@ -3,6 +3,7 @@ same keys and shape; logfmt keeps its keys because findings never cover a key or
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 
@@ -29,9 +30,12 @@ def scrub(line: str, findings, operator: operators.Operator) -> str:
     if not _is_json(line):
         return operators.apply(line, findings, operator)
     strings = [(m.start() + 1, m.end() - 1) for m in _JSON_STRING.finditer(line)]
+    string_starts = [s for s, _ in strings]
     out, pos = [], 0
     for finding in findings:
-        inside = next(((s, e) for s, e in strings if s <= finding.start < e), None)
+        # Strings do not overlap: only the last one starting at or before the finding can hold it.
+        k = bisect.bisect_right(string_starts, finding.start) - 1
+        inside = strings[k] if k >= 0 and finding.start < strings[k][1] else None
         value = line[finding.start : finding.end]
         if inside is not None:
             # Never cut a string's closing quote, whatever the finding claimed.

@@ -330,9 +330,9 @@ def test_stream_of_2000_lines_keeps_order_and_scrubs_in_chunks(client, tenant, m
     batches = []
     scrub_batch = service.scrub_batch
 
-    def counting(lines, operator, scrubber=None):
+    def counting(lines, operator, scrubber=None, **options):
         batches.append(len(lines))
-        return scrub_batch(lines, operator, scrubber)
+        return scrub_batch(lines, operator, scrubber, **options)
 
     monkeypatch.setattr(service, "scrub_batch", counting)
     lines = [json.dumps(f"request {i} by user{i}@example.com") for i in range(2000)]
@@ -436,11 +436,11 @@ def test_a_failure_mid_stream_ends_it_with_an_error_line_and_logs_no_text(
     calls = []
     scrub_batch = service.scrub_batch
 
-    def failing(lines, operator, scrubber=None):
+    def failing(lines, operator, scrubber=None, **options):
         calls.append(len(lines))
         if len(calls) == 2:
             raise ValueError(f"cannot handle {lines[0]}")
-        return scrub_batch(lines, operator)
+        return scrub_batch(lines, operator, **options)
 
     monkeypatch.setattr(service, "scrub_batch", failing)
     lines = [json.dumps(f"secret{i}@example.com") for i in range(600)]
