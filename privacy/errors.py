@@ -129,7 +129,11 @@ def error_payload(error: HTTPException) -> tuple[dict, dict]:
     errors = data.get("errors") or data.get("messages")
     if errors:
         payload["errors"] = errors
-    return payload, dict(data.get("headers") or {})
+    # What the exception itself says in headers (a 405's Allow, a 429's Retry-After, a
+    # 401's WWW-Authenticate), then ours; never its Content-Type: the body is ours.
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
+    return payload, headers
 
 
 def report_server_error(error: HTTPException) -> None:

@@ -21,12 +21,13 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from webargs.core import missing
-from webargs.core import parse_json
 from webargs.flaskparser import FlaskParser
 from webargs.flaskparser import is_json_request
 
 from privacy import errors
 from privacy import files
+from privacy import schemas
+from privacy import validation
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,11 +50,14 @@ class PrivacyApi(Api):
 
 
 class JsonBodyParser(FlaskParser):
-    """webargs' parser, with clear answers to the two commonest mistakes with a JSON body.
+    """webargs' parser, with clear answers to the two commonest mistakes with a JSON body,
+    and a refusal of JSON that would only fail deeper in.
 
     A body sent without `Content-Type: application/json` (curl's -d sends a form type) is
     415 naming the type, not 422 "missing field" for fields that were sent; a body that is
-    not JSON is 400 saying where it breaks. Neither repeats the body.
+    not JSON is 400 saying where it breaks; JSON nested too deeply, with a lone surrogate or
+    a NUL, NaN or an integer of thousands of digits is 400 naming which (validation.load_json),
+    and so is a query string with a NUL. None of them repeats the input.
     """
 
     def _raw_load_json(self, req):
@@ -64,7 +68,25 @@ class JsonBodyParser(FlaskParser):
                     f"(it came as {req.mimetype or 'no type'})."
                 )
             return missing
-        return parse_json(req.get_data(cache=True))
+        raw = req.get_data(cache=True)
+        if not raw:
+            return missing
+        try:
+            return validation.load_json(raw)
+        except validation.UnsafeJson as exc:
+            raise errors.BadRequest(
+                f"The body is not acceptable JSON: {exc}.", errors={"json": [f"{exc}"]}
+            ) from None
+
+    def load_querystring(self, req, schema):
+        values = req.args.items(multi=True)
+        if any("\x00" in key or "\x00" in value for key, value in values):
+            # No argument of ours holds one, and PostgreSQL refuses it in a query.
+            raise errors.BadRequest(
+                "The query string holds a NUL character (%00).",
+                errors={"query": ["a NUL character (%00)"]},
+            )
+        return super().load_querystring(req, schema)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         if isinstance(error, json.JSONDecodeError):
@@ -87,7 +109,7 @@ class Blueprint(flask_smorest.Blueprint):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-api = PrivacyApi()
+api = PrivacyApi(spec_kwargs={"extra_plugins": [schemas.OpenApiExtras()]})
 # Limits are declared on the views that need them (sign-in, public forms); the client
 # address is the proxy-corrected remote address (PRIVACY_PROXY_HOPS).
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="moving-window")

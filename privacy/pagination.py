@@ -6,6 +6,7 @@ import base64
 import binascii
 
 from privacy.errors import ValidationFailed
+from privacy.schemas import MAX_BIG_INTEGER
 
 
 def encode_cursor(last_id: int) -> str:
@@ -19,9 +20,10 @@ def decode_cursor(cursor: str | None) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
-        if kind != "id":
+        number = int(value)
+        if kind != "id" or not 0 <= number <= MAX_BIG_INTEGER:  # beyond, the query overflows
             raise ValueError
-        return int(value)
+        return number
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValidationFailed(errors={"query": {"cursor": ["Not a valid cursor."]}}) from None
 

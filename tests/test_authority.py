@@ -317,6 +317,7 @@ def test_a_member_token_cannot_withdraw_a_persons_own_request(client, tenant, qu
 
 def test_an_unexpected_failure_in_opendsr_is_a_signed_json_500(app, client, tenant, monkeypatch):
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # as in production
+
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
@@ -329,3 +330,20 @@ def test_an_unexpected_failure_in_opendsr_is_a_signed_json_500(app, client, tena
     assert response.json["error"]["code"] == 500
     assert "boom" not in response.get_data(as_text=True)
     assert db.session.scalars(select(DataSubjectRequest)).all() == []
+
+
+# -- names that reach mail headers -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Acme\r\nBcc: x@evil.example", "Acme\x00", "Acme\u2028Ltd", ""])
+def test_an_account_name_with_control_characters_is_refused(app, name):
+    from privacy.accounts.models import Account
+    from privacy.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        accounts.create_account(
+            name=name, region="eu", admin_email="a@b.example", admin_name=None, actor="t"
+        )
+    assert refused.value.code == 422 and "name" in refused.value.data["errors"]
+    db.session.rollback()
+    assert db.session.scalars(select(Account)).all() == []

@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from privacy.accounts.models import ROLES
 from privacy.accounts.models import SCOPES
+from privacy.schemas import DateTimeField
 from privacy.schemas import EmailField
 from privacy.schemas import NameField
 from privacy.schemas import StrictSchema
@@ -68,4 +69,4 @@ class TokenCreateSchema(StrictSchema):
         validate=ma.validate.Length(min=1),
         metadata={"description": "Omit for every area the role allows; a list narrows it."},
     )
-    expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
+    expires_at = DateTimeField(load_default=None, allow_none=True)

@@ -28,6 +28,7 @@ from privacy.errors import Conflict
 from privacy.errors import Forbidden
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
+from privacy.validation import clean_label
 from privacy.validation import clean_name
 from privacy.validation import normalize_email
 
@@ -38,9 +39,11 @@ def create_account(
     *, name: str, region: str, admin_email: str, admin_name: str | None, actor: str
 ) -> tuple[Account, Member, str]:
     """Create an account with its first admin and an admin API token; returns the token once."""
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ValidationFailed(errors={"name": ["Name must be 1 to 200 characters."]})
+    try:
+        # Account names reach mail subjects: no control characters (422), never a lost notice.
+        name = clean_label(name, what="Account name", max_length=200)
+    except ValueError as exc:
+        raise ValidationFailed(errors={"name": [str(exc)]}) from None
     if region not in REGIONS:
         raise ValidationFailed(errors={"region": [f"Region must be one of {', '.join(REGIONS)}."]})
     account = Account(public_id=uuid.uuid4(), name=name, region=region)

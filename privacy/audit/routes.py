@@ -10,6 +10,7 @@ from privacy.auth.permissions import requires
 from privacy.extensions import Blueprint
 from privacy.pagination import decode_cursor
 from privacy.pagination import page
+from privacy.schemas import DateTimeField
 from privacy.schemas import PageArgsSchema
 from privacy.schemas import page_schema
 
@@ -31,7 +32,7 @@ class AuditEventSchema(ma.Schema):
 class AuditArgsSchema(PageArgsSchema):
     action = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
     object_id = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
-    since = ma.fields.AwareDateTime(load_default=None)
+    since = DateTimeField(load_default=None)
 
 
 @bp.get("/access-changes")

@@ -32,6 +32,7 @@ from privacy.processors import notices
 from privacy.processors import webhooks
 from privacy.processors.models import ListVersion
 from privacy.processors.schemas import MAX_REASON
+from privacy.schemas import MAX_INTEGER
 
 bp = Blueprint("processor_account_pages", __name__)
 
@@ -66,9 +67,12 @@ def _page(status: int = 200, **context):
 
 def _form_number(name: str = "list_version") -> int:
     try:
-        return int(request.form.get(name, ""))
+        number = int(request.form.get(name, ""))
     except ValueError:
-        raise ValidationFailed(errors={name: ["A list version number."]}) from None
+        number = 0
+    if not 1 <= number <= MAX_INTEGER:  # the column's range: beyond it the query overflows
+        raise ValidationFailed(errors={name: ["A list version number."]})
+    return number
 
 
 @bp.get("/account/subprocessors")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from privacy import links
 from privacy import mail
+from privacy import validation
 from privacy.accounts.models import Account
 from privacy.accounts.models import Member
 from privacy.audit import services as audit
@@ -221,8 +222,11 @@ def notified_of(account: Account) -> list[tuple[int, datetime]]:
 
 def object_to(account: Account, version: ListVersion, *, reason: str, actor: str) -> Objection:
     """An admin objects within the notice period (409 after it, or twice)."""
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 5000:
+    try:
+        reason = validation.clean_text(reason or "", what="The reason", max_length=5000)
+    except ValueError as exc:
+        raise ValidationFailed(errors={"reason": [str(exc)]}) from None
+    if not reason:
         raise ValidationFailed(errors={"reason": ["Give the reason (at most 5,000 characters)."]})
     if version.change == "removed":
         raise Conflict("A removal cannot be objected to.")
@@ -275,12 +279,16 @@ def resolve(objection: Objection, *, outcome: str, resolution: str, actor: str) 
     or the customer withdrew it (then the change applies to the account after all)."""
     if objection.state == "resolved":
         raise Conflict("This objection was resolved already.")
-    resolution = (resolution or "").strip()
     errors = {}
+    try:
+        resolution = validation.clean_text(resolution or "", what="The outcome", max_length=5000)
+    except ValueError as exc:
+        errors["resolution"] = [str(exc)]
+    else:
+        if not resolution:
+            errors["resolution"] = ["Describe the outcome."]
     if outcome not in OUTCOMES:
         errors["outcome"] = [f"One of {', '.join(OUTCOMES)}."]
-    if not resolution:
-        errors["resolution"] = ["Describe the outcome."]
     if errors:
         raise ValidationFailed(errors=errors)
     objection.state = "resolved"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from privacy.schemas import MAX_INTEGER
+from privacy.schemas import DateTimeField
+from privacy.schemas import JsonBoolean
 from privacy.schemas import StrictSchema
 
 MAX_REASON = 5000
@@ -77,8 +80,7 @@ class ObjectionSchema(ma.Schema):
 
 
 class AccountListArgsSchema(StrictSchema):
-    at = ma.fields.AwareDateTime(
-        format="iso",
+    at = DateTimeField(
         load_default=None,
         metadata={"description": "RFC 3339 time: what was effective then (default now)"},
     )
@@ -118,7 +120,9 @@ class NoticeSchema(ma.Schema):
 
 
 class ObjectionCreateSchema(StrictSchema):
-    list_version = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(min=1))
+    list_version = ma.fields.Integer(
+        required=True, strict=True, validate=ma.validate.Range(min=1, max=MAX_INTEGER)
+    )
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=MAX_REASON))
 
 
@@ -130,8 +134,26 @@ class WebhookSchema(ma.Schema):
     )
 
 
+# What the API document promises and the schema checks, before webhooks.check_url's rules
+# (scheme and public host in production): a host name or IPv4 address, a port, a path and a
+# query of URL characters.
+_URL_CHARS = r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]"
+WEBHOOK_URL = rf"^https?://[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/{_URL_CHARS}*)?(\?({_URL_CHARS}|\?)*)?$"
+
+
 class WebhookUpdateSchema(StrictSchema):
-    url = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
-    rotate_secret = ma.fields.Boolean(
+    url = ma.fields.String(
+        required=True,
+        validate=[
+            ma.validate.Length(min=1, max=2000),
+            ma.validate.Regexp(WEBHOOK_URL, error="An absolute http or https URL, no fragment."),
+        ],
+        metadata={
+            "pattern": WEBHOOK_URL,
+            "description": "http or https (https and a public host in production), "
+            "no credentials, no fragment",
+        },
+    )
+    rotate_secret = JsonBoolean(
         load_default=False, metadata={"description": "true: a new secret, shown in the answer"}
     )

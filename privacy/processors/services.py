@@ -21,11 +21,11 @@ from importlib import resources
 import pycountry
 from flask import current_app
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
 from sqlalchemy import func
 from sqlalchemy import select
 
 from privacy import storage
+from privacy import validation
 from privacy.audit import services as audit
 from privacy.database import utcnow
 from privacy.errors import Conflict
@@ -55,6 +55,16 @@ FIELDS = (
     "dpf_certified",
 )
 REQUIRED = ("legal_name", "address", "contact", "purpose")
+# One-line fields (the legal name is in every change notice's mail subject) and free text.
+LABELS = {
+    "legal_name": ("Legal name", 200),
+    "contact": ("Contact", 320),
+    "website": ("Website", 500),
+}
+TEXTS = {"address": ("Address", 5000), "purpose": ("Purpose", 5000)}
+LISTS = ("data_categories", "subject_categories", "services")
+MAX_LIST_ITEMS = 100
+MAX_ITEM = 500
 # Changes to an active sub-processor that are announced with a notice period.
 NOTIFIABLE = ("locations", "purpose", "data_categories", "subject_categories", "legal_name")
 
@@ -104,26 +114,36 @@ def _clean(data: dict, *, partial: bool) -> dict:
                 errors[field] = ["Required."]
             continue
         value = data[field]
-        if field in ("legal_name", "address", "contact", "purpose", "website"):
-            value = (value or "").strip() if isinstance(value, str | type(None)) else value
+        if field in LABELS or field in TEXTS:
+            value = "" if value is None else value
             if not isinstance(value, str):
                 errors[field] = ["Text expected."]
                 continue
-            limit = {"legal_name": 200, "contact": 320, "website": 500}.get(field, 5000)
-            if field in REQUIRED and not value:
-                errors[field] = ["Required."]
+            if not value.strip():
+                if field in REQUIRED:
+                    errors[field] = ["Required."]
+                else:
+                    out[field] = None
                 continue
-            if len(value) > limit:
-                errors[field] = [f"At most {limit} characters."]
+            try:
+                if field in LABELS:
+                    what, limit = LABELS[field]
+                    out[field] = validation.clean_label(value, what=what, max_length=limit)
+                else:
+                    what, limit = TEXTS[field]
+                    out[field] = validation.clean_text(value, what=what, max_length=limit)
+            except ValueError as exc:
+                errors[field] = [str(exc)]
+        elif field in LISTS:
+            if not isinstance(value, list) or len(value) > MAX_LIST_ITEMS:
+                errors[field] = [f"A list of at most {MAX_LIST_ITEMS} non-empty texts."]
                 continue
-            out[field] = value or None if field == "website" else value
-        elif field in ("data_categories", "subject_categories", "services"):
-            if not isinstance(value, list) or not all(
-                isinstance(v, str) and v.strip() for v in value
-            ):
-                errors[field] = ["A list of non-empty texts."]
-                continue
-            out[field] = [v.strip() for v in value]
+            try:
+                out[field] = [
+                    validation.clean_label(v, what="Each entry", max_length=MAX_ITEM) for v in value
+                ]
+            except ValueError as exc:
+                errors[field] = [str(exc)]
         elif field == "locations":
             if not isinstance(value, list):
                 errors[field] = ["A list of country codes."]
@@ -276,10 +296,13 @@ def check_pdf(data: bytes) -> str:
         raise ValidationFailed(errors={"document": ["This file is not a PDF."]})
     try:
         reader = PdfReader(io.BytesIO(data))
-        if len(reader.pages) < 1:
-            raise ValueError
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError):
-        raise ValidationFailed(errors={"document": ["This PDF cannot be read."]}) from None
+        readable = len(reader.pages) >= 1
+    except Exception:
+        # pypdf answers a malformed file with its own errors, but also with RecursionError
+        # (a page tree thousands deep), LimitReachedError, KeyError, AttributeError...
+        readable = False
+    if not readable:
+        raise ValidationFailed(errors={"document": ["This PDF cannot be read."]})
     return hashlib.sha256(data).hexdigest()
 
 
@@ -382,9 +405,10 @@ def add_dpa(
     document: bytes | None = None,
     actor: str,
 ) -> Dpa:
-    version = (version or "").strip()
-    if not version or len(version) > 50:
-        raise ValidationFailed(errors={"version": ["1 to 50 characters."]})
+    try:
+        version = validation.clean_label(version or "", what="Version", max_length=50)
+    except ValueError as exc:
+        raise ValidationFailed(errors={"version": [str(exc)]}) from None
     if any(d.version == version for d in sp.dpas):
         raise Conflict("This DPA version is on file already.")
     signed = _date(signed_on, "signed_on", required=True)
