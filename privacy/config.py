@@ -80,6 +80,25 @@ SETTINGS: list[tuple[str, str, str]] = [
         "largest accepted body of `/api/v1/scrub` requests (413 above)",
     ),
     (
+        "PRIVACY_SCRUB_BUDGET_SECONDS",
+        "`2`",
+        "time one `/api/v1/scrub` request may spend scrubbing (each 512-line chunk of a "
+        "stream); lines not finished in it come back as `<UNSCRUBBED>` and are listed",
+    ),
+    (
+        "PRIVACY_SCRUB_ACCOUNT_CONCURRENCY",
+        "`1`",
+        "scrub requests one account may have in progress per web process (429 with "
+        "`Retry-After` above)",
+    ),
+    (
+        "PRIVACY_SCRUB_PROCESS_CONCURRENCY",
+        "half of `PRIVACY_WEB_THREADS` (at least 1)",
+        "scrub requests in progress per web process, all accounts together (503 with "
+        "`Retry-After` above); below `PRIVACY_WEB_THREADS`, so other requests always find a "
+        "thread",
+    ),
+    (
         "PRIVACY_SCRUB_RELAY_URL",
         "unset (relay off)",
         "`tcp://host:port` or `udp://host:port` receiving the lines scrubbed by "
@@ -111,6 +130,16 @@ SETTINGS: list[tuple[str, str, str]] = [
         "`5 per hour`",
         "public request-form submissions per e-mail address (and ten times that per client "
         "address)",
+    ),
+    (
+        "PRIVACY_MAIL_RECIPIENT_RATE_LIMIT",
+        "`5 per hour`",
+        "invitations (and resends), and request-form confirmation links, to one address",
+    ),
+    (
+        "PRIVACY_MAIL_ACCOUNT_RATE_LIMIT",
+        "`100 per hour`",
+        "invitations (and resends), and request-form confirmation links, of one account",
     ),
     (
         "PRIVACY_OIDC_ISSUER",
@@ -195,6 +224,35 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+
+
+def _scrub_limits() -> dict:
+    """The scrubber's time budget and concurrency limits (see SETTINGS)."""
+    raw = os.environ.get("PRIVACY_SCRUB_BUDGET_SECONDS") or "2"
+    try:
+        budget = float(raw)
+    except ValueError:
+        budget = -1.0
+    if not 0 < budget <= 600:
+        raise ConfigError(f"PRIVACY_SCRUB_BUDGET_SECONDS must be seconds in (0, 600], got {raw!r}")
+    threads = _env_int("PRIVACY_WEB_THREADS", 4)
+    per_process = _env_int("PRIVACY_SCRUB_PROCESS_CONCURRENCY", max(1, threads // 2))
+    per_account = _env_int("PRIVACY_SCRUB_ACCOUNT_CONCURRENCY", 1)
+    if per_process < 1 or per_account < 1:
+        raise ConfigError(
+            "PRIVACY_SCRUB_PROCESS_CONCURRENCY and PRIVACY_SCRUB_ACCOUNT_CONCURRENCY must be "
+            "at least 1"
+        )
+    if threads > 1 and per_process >= threads:
+        raise ConfigError(
+            "PRIVACY_SCRUB_PROCESS_CONCURRENCY must be below PRIVACY_WEB_THREADS, so that "
+            "scrub requests never hold every thread"
+        )
+    return {
+        "SCRUB_BUDGET_SECONDS": budget,
+        "SCRUB_ACCOUNT_CONCURRENCY": per_account,
+        "SCRUB_PROCESS_CONCURRENCY": per_process,
+    }
 
 
 def _new_key() -> str:
@@ -377,6 +435,7 @@ def load(root: Path) -> dict:
         "MAX_IMPORT_ROWS": _env_int("PRIVACY_MAX_IMPORT_ROWS", 100_000),
         "SCRUB_MAX_BODY_BYTES": _env_int("PRIVACY_SCRUB_MAX_BODY_BYTES", 16 * 1024 * 1024),
         "SCRUB_RELAY_URL": relay_url,
+        **_scrub_limits(),
         "LOG_FORMAT": os.environ.get("PRIVACY_LOG_FORMAT") or ("json" if production else "text"),
         "LOG_LEVEL": (os.environ.get("PRIVACY_LOG_LEVEL") or "INFO").upper(),
         # No default from this process's PORT: honcho gives the worker another one, and a
@@ -390,6 +449,10 @@ def load(root: Path) -> dict:
         or (broker_url if production else "memory://"),
         "SIGNIN_RATE_LIMIT": os.environ.get("PRIVACY_SIGNIN_RATE_LIMIT") or "5 per 15 minutes",
         "REQUEST_RATE_LIMIT": os.environ.get("PRIVACY_REQUEST_RATE_LIMIT") or "5 per hour",
+        "MAIL_RECIPIENT_RATE_LIMIT": os.environ.get("PRIVACY_MAIL_RECIPIENT_RATE_LIMIT")
+        or "5 per hour",
+        "MAIL_ACCOUNT_RATE_LIMIT": os.environ.get("PRIVACY_MAIL_ACCOUNT_RATE_LIMIT")
+        or "100 per hour",
         "OIDC_ISSUER": (
             os.environ.get("PRIVACY_OIDC_ISSUER") or "https://accounts.google.com"
         ).rstrip("/"),

@@ -10,7 +10,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_DATA_KEYS
 from tests.conftest import TEST_INDEX_KEY
@@ -90,3 +94,20 @@ def running(args: list[str], env: dict, log: Path):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, 9)
                 process.wait()
+
+
+def postgres_database(url: str, prefix: str = "privacy_journey") -> tuple[str, Callable]:
+    """A fresh database on the server of `url`, and a function that drops it."""
+    import psycopg
+
+    server = make_url(url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = server.set(drivername="postgresql", database="postgres").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return server.set(database=name).render_as_string(False), drop

@@ -19,7 +19,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from dataclasses import field
 from email import policy
@@ -27,7 +26,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy.engine import make_url
 
 from tests import helpers
 
@@ -221,23 +219,6 @@ class Service:
         return found
 
 
-def _postgres(url: str) -> tuple[str, callable]:
-    """A fresh database on the server of `url`, and a function that drops it."""
-    import psycopg
-
-    server = make_url(url)
-    name = f"privacy_journey_{uuid.uuid4().hex[:10]}"
-    admin = server.set(drivername="postgresql", database="postgres").render_as_string(False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return server.set(database=name).render_as_string(False), drop
-
-
 def _redis(url: str) -> str:
     """The journeys' own Redis database (14), emptied: nothing another test queued runs."""
     import redis
@@ -257,7 +238,7 @@ def service(tmp_path_factory):
     cleanups = []
     database_url = None
     if os.environ.get("PRIVACY_TEST_DATABASE_URL"):
-        database_url, drop = _postgres(os.environ["PRIVACY_TEST_DATABASE_URL"])
+        database_url, drop = helpers.postgres_database(os.environ["PRIVACY_TEST_DATABASE_URL"])
         cleanups.append(drop)
         env["PRIVACY_DATABASE_URL"] = database_url
     if os.environ.get("PRIVACY_TEST_BROKER_URL", "").startswith("redis"):
