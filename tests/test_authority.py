@@ -347,3 +347,47 @@ def test_an_account_name_with_control_characters_is_refused(app, name):
     assert refused.value.code == 422 and "name" in refused.value.data["errors"]
     db.session.rollback()
     assert db.session.scalars(select(Account)).all() == []
+
+
+# -- tokens minted before tokens had owners -----------------------------------------------
+
+
+def test_the_migration_gives_ownerless_tokens_the_member_who_minted_them(app, tmp_path):
+    from flask_migrate import upgrade
+
+    from privacy import create_app
+    from tests.conftest import app_config
+
+    scratch = create_app(app_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'm.db'}"))
+    with scratch.app_context():
+        upgrade(revision="b12a0a11a001")  # before
+        account, admin, _ = accounts.create_account(
+            name="Acme", region="eu", admin_email="a@acme.example", admin_name=None, actor="t"
+        )
+        first = db.session.scalar(select(ApiToken).where(ApiToken.member_id == admin.id))
+        # As the API minted them then: no member; the audit log names the minting token.
+        minted, _ = accounts.create_token(
+            account, name="m", role="admin", scopes=None, actor=f"token:{first.public_id}"
+        )
+        grandchild, _ = accounts.create_token(
+            account, name="g", role="member", scopes=None, actor=f"token:{minted.public_id}"
+        )
+        by_session, _ = accounts.create_token(
+            account, name="s", role="member", scopes=None, actor=f"member:{admin.public_id}"
+        )
+        unknown, _ = accounts.create_token(
+            account, name="u", role="member", scopes=None, actor="cli"
+        )
+        db.session.commit()
+        ids = [t.id for t in (minted, grandchild, by_session, unknown)]
+        admin_id = admin.id
+        db.session.remove()  # its read snapshot would hide what the migration writes
+
+        upgrade()
+
+        owners = {
+            token.id: token.member_id
+            for token in db.session.scalars(select(ApiToken).where(ApiToken.id.in_(ids)))
+        }
+        assert [owners[i] for i in ids] == [admin_id, admin_id, admin_id, None]
+        db.session.remove()
