@@ -391,3 +391,18 @@ def test_the_migration_gives_ownerless_tokens_the_member_who_minted_them(app, tm
         }
         assert [owners[i] for i in ids] == [admin_id, admin_id, admin_id, None]
         db.session.remove()
+
+
+def test_a_busy_database_answers_opendsr_with_a_signed_503(app, client, tenant, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def busy(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(dsr, "submit", busy)
+    response = client.post(
+        "/opendsr/v1/requests", json=opendsr_body("access"), headers=tenant.headers
+    )
+    assert response.status_code == 503 and verified(response)
+    assert response.json["error"]["code"] == 503
+    assert response.headers["Retry-After"] == "2"

@@ -23,6 +23,7 @@ from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from privacy import jobs
@@ -30,6 +31,8 @@ from privacy import links
 from privacy import outbound
 from privacy.auth.permissions import public
 from privacy.auth.permissions import requires
+from privacy.database import BUSY_RETRY_AFTER
+from privacy.database import is_busy
 from privacy.database import utcnow
 from privacy.dsr import services
 from privacy.dsr import signing
@@ -38,6 +41,7 @@ from privacy.dsr.models import OPENDSR_STATUS
 from privacy.dsr.models import DataSubjectRequest
 from privacy.errors import AppError
 from privacy.errors import BadRequest
+from privacy.errors import ServiceUnavailable
 from privacy.errors import report_server_error
 from privacy.extensions import db
 from privacy.validation import normalize_email
@@ -134,6 +138,20 @@ def spec_error(error: HTTPException):
         extra["Location"] = f"{PREFIX}/requests/{existing.subject_request_id}"
     extra.update(dict(data.get("headers") or {}))
     return signed(payload, error.code, extra)
+
+
+@bp.errorhandler(OperationalError)
+def busy(error: OperationalError):
+    """A busy database answers 503 with Retry-After here too, in the spec's signed shape."""
+    if not is_busy(error):
+        raise error
+    db.session.rollback()
+    return spec_error(
+        ServiceUnavailable(
+            "The database is busy; retry shortly.",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+    )
 
 
 # -- discovery ---------------------------------------------------------------------------
