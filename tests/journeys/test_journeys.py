@@ -400,9 +400,7 @@ def test_the_operator_backs_up_restores_into_a_new_database_and_drills(service, 
     assert backup_id in service.cli("backups", "list").stdout
 
     if service.database_url:
-        from tests.journeys.conftest import _postgres
-
-        target, drop = _postgres(service.database_url)
+        target, drop = helpers.postgres_database(service.database_url)
     else:
         target, drop = f"sqlite:///{tmp_path / 'restored.sqlite3'}", None
     try:
