@@ -151,6 +151,11 @@ class Authority:
                     f"This token lacks {', '.join(extra)}, so {what} cannot have "
                     f"{'it' if len(extra) == 1 else 'them'}."
                 )
+        self.check_end(expires_at, what=what)
+
+    def check_end(self, expires_at: datetime | None, *, what: str) -> None:
+        """403 unless `what`, ending at `expires_at` (None: never), ends no later than this
+        caller's own authority."""
         if self.expires_at is not None and (expires_at is None or expires_at > self.expires_at):
             end = self.expires_at.isoformat(timespec="seconds")
             raise Forbidden(f"This token ends at {end}, so {what} must end no later.")

@@ -19,7 +19,6 @@ from privacy.database import email_index
 from privacy.database import for_account
 from privacy.database import utcnow
 from privacy.errors import Conflict
-from privacy.errors import Forbidden
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.support.models import ACCESS
@@ -133,9 +132,7 @@ def create_grant(
     expires_at = min(expires_at, now + MAX_GRANT)
     if granter is not None:
         granter.check_all(support_permissions(access), what=f"a {access} support grant")
-        if granter.expires_at is not None and expires_at > granter.expires_at:
-            end = granter.expires_at.isoformat(timespec="seconds")
-            raise Forbidden(f"This token ends at {end}, so the grant must end no later.")
+        granter.check_end(expires_at, what="the grant")
     grant = SupportGrant(
         public_id=uuid.uuid4(),
         account_id=account.id,
