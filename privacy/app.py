@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask import has_request_context
-from flask import request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -13,9 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from privacy import ROOT
 from privacy.database import WRITE_LOCK
 from privacy.database import answer_busy
-
-# Requests with these methods only read, or write after `privacy.database.begin_write()`.
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+from privacy.database import view_writes
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -177,9 +173,7 @@ def _sqlite_begin(conn):
     """
     if conn.dialect.name != "sqlite":
         return
-    if conn.get_execution_options().get(WRITE_LOCK) or (
-        has_request_context() and request.method not in READ_METHODS
-    ):
+    if conn.get_execution_options().get(WRITE_LOCK) or view_writes():
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")

@@ -11,6 +11,8 @@ from typing import TypeVar
 
 from flask import current_app
 from flask import g
+from flask import has_request_context
+from flask import request
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import LargeBinary
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 # Read by the engine's "begin" listener (privacy.app): SQLite begins with BEGIN IMMEDIATE.
 WRITE_LOCK = "privacy_write_lock"
+# Requests with these methods only read, unless their view is marked with `writes`.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What a client that met a busy database is told to wait before it tries again (seconds).
 BUSY_RETRY_AFTER = 2
 # SQLite's primary result codes for a lock it could not get: SQLITE_BUSY, SQLITE_LOCKED.
@@ -62,6 +66,25 @@ def begin_write() -> None:
     """
     db.session.commit()
     db.session.connection(execution_options={WRITE_LOCK: True})
+
+
+def writes(view):
+    """Mark a GET view that writes: its request's transactions begin holding SQLite's write
+    lock (BEGIN IMMEDIATE), as those of POST, PUT, PATCH and DELETE requests do. Without it a
+    GET's transaction that has read may fail at its first write (see `begin_write`)."""
+    view.writes = True
+    return view
+
+
+def view_writes() -> bool:
+    """Whether the current request changes data: any method but GET, HEAD and OPTIONS, or a
+    view marked with `writes`."""
+    if not has_request_context():
+        return False
+    if request.method not in READ_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, "writes", False))
 
 
 def is_busy(error: BaseException) -> bool:

@@ -7,10 +7,10 @@ import re
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 
 from flask import Flask
 from flask import g
-from flask import has_request_context
 from flask import request
 from pythonjsonlogger.json import JsonFormatter
 
@@ -18,6 +18,15 @@ from privacy.scrubber import logfilter
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_logger = logging.getLogger("privacy.access")
+# The id of the HTTP request being served (None outside one). Owned here: set when a request
+# begins, reset when it ends; the audit log, error reports and log records read it through
+# `request_id()`, so none of them needs Flask's request context.
+_request_id: ContextVar[str | None] = ContextVar("privacy_request_id", default=None)
+
+
+def request_id() -> str | None:
+    """The current HTTP request's id, or None (a task, a command, a thread of our own)."""
+    return _request_id.get()
 
 
 class RequestIdFilter(logging.Filter):
@@ -25,7 +34,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+            record.request_id = _request_id.get() or "-"
         return True
 
 
@@ -72,7 +81,17 @@ def init_request_ids(app: Flask) -> None:
     def assign_request_id():
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        g.request_id_token = _request_id.set(g.request_id)
         g.request_started = time.perf_counter()
+
+    @app.teardown_request
+    def forget_request_id(_error=None):
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            try:
+                _request_id.reset(token)
+            except ValueError:  # set in another context (a copied one): clear it here
+                _request_id.set(None)
 
     @app.after_request
     def echo_request_id(response):
