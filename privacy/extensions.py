@@ -4,6 +4,7 @@ create_app."""
 from __future__ import annotations
 
 import json
+import pkgutil
 import random
 
 import flask_smorest
@@ -122,6 +123,13 @@ def _sqlite_busy(exc: OperationalError) -> bool:
     return "database is locked" in str(getattr(exc, "orig", exc))
 
 
+def task_packages() -> list[str]:
+    """The packages of privacy/ (its domains): where Celery looks for `tasks` modules."""
+    import privacy
+
+    return [f"privacy.{m.name}" for m in pkgutil.iter_modules(privacy.__path__) if m.ispkg]
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app the Flask way: every task runs inside an app context."""
 
@@ -153,5 +161,8 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
     celery_app.set_default()
+    # Every domain's tasks module (privacy/<domain>/tasks.py), registered in every process:
+    # services queue tasks by name (privacy.jobs), and the worker finds them without a list.
+    celery_app.autodiscover_tasks(task_packages(), force=True)
     app.extensions["celery"] = celery_app
     return celery_app
