@@ -1,7 +1,7 @@
 """Data-subject request benchmark: submit -> completed, and erasure throughput, over real HTTP.
 
 Runs the service as production does (migrations, `flask accounts create`, gunicorn with
-privacy.gunicorn_conf, the Celery worker of the Procfile without beat) on a throw-away
+gunicorn.conf.py, the Celery worker of the Procfile without beat) on a throw-away
 instance folder and, for PostgreSQL, a throw-away database and an empty Redis database as
 the broker. It seeds one account with `--subjects` subjects through the bulk import API,
 warms the worker with throw-away requests (two of each kind, so both pool processes have

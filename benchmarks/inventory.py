@@ -1,7 +1,7 @@
 """Inventory benchmark: bulk import of N subjects and e-mail lookup latency over real HTTP.
 
 Runs the service as production does (migrations, `flask accounts create`, gunicorn with
-privacy.gunicorn_conf) against a throw-away instance folder and, for PostgreSQL, a throw-away
+gunicorn.conf.py) against a throw-away instance folder and, for PostgreSQL, a throw-away
 database, then prints figures. Targets come from the issue: import >= 5,000 subjects/s and
 lookup p99 <= 10 ms. A missed target is printed as MISSED; only errors give a non-zero exit.
 
@@ -19,6 +19,7 @@ import argparse
 import csv
 import hashlib
 import http.client
+import importlib.util
 import io
 import json
 import os
@@ -50,7 +51,7 @@ BIN = ROOT / ".venv" / "bin"
 IMPORT_TARGET = 5_000.0  # subjects per second
 LOOKUP_P99_TARGET = 10.0  # milliseconds
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-GUNICORN_TIMEOUT = 120  # privacy/gunicorn_conf.py; a longer import request is killed
+GUNICORN_TIMEOUT = 120  # gunicorn.conf.py; a longer import request is killed
 
 FIRST_NAMES = (
     "Anna, Lukas, Zoë, Jürgen, Małgorzata, Łukasz, José, María, François, Chloé, Søren,"
@@ -210,7 +211,7 @@ def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = log_path.open("wb")
     try:
         return subprocess.Popen(
-            [str(BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"],
+            [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -241,8 +242,10 @@ def wait_healthy(
 
 
 def server_model() -> str:
-    """gunicorn's worker setup, read from privacy/gunicorn_conf.py under this environment."""
-    from privacy import gunicorn_conf
+    """gunicorn's worker setup, read from gunicorn.conf.py under this environment."""
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
+    gunicorn_conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gunicorn_conf)
 
     kind = getattr(gunicorn_conf, "worker_class", "sync")
     threads = getattr(gunicorn_conf, "threads", 1)

@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/scrub_fairness.py [--flood-threads 8] [--seconds 30]
      [--size 262144]
 
-Starts the real service (gunicorn with privacy/gunicorn_conf.py, as shipped: 2 gthread
+Starts the real service (gunicorn with gunicorn.conf.py, as shipped: 2 gthread
 workers x 4 threads unless WEB_CONCURRENCY / PRIVACY_WEB_THREADS say otherwise) on a free
 port with a throw-away instance folder, creates two accounts, then:
 
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         flask_cli(env, "db", "upgrade")
         token_a = create_account(env, "Flooding GmbH", "a@flood.example")["api_token"]
         token_b = create_account(env, "Bystander Ltd", "b@bystander.example")["api_token"]
-        gunicorn = [str(BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"]
+        gunicorn = [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"]
         log = folder / "gunicorn.log"
         with running(gunicorn, env, log) as server:
             wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/scrub_http.py [--corpus PATH] [--batch 1000] [--rounds 2]
 
-Starts gunicorn (privacy/gunicorn_conf.py) on a throw-away SQLite instance, creates an
+Starts gunicorn (gunicorn.conf.py) on a throw-away SQLite instance, creates an
 account, then sends the corpus lines to POST /api/v1/scrub in batches from one client and
 compares lines/s with Scrubber.scrub_batch in this process on the same batches. The issue's
 target: the HTTP batch endpoint reaches at least 80% of the in-process rate.

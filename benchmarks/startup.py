@@ -9,7 +9,7 @@ Prints, each as the median of --runs runs (after one warm-up run):
                         instance (a new account each run)
   pytest --collect-only the suite's collection
   worker RSS            a gunicorn web worker's resident memory after /healthz answered,
-                        before any scrub (started with privacy/gunicorn_conf.py)
+                        before any scrub (started with gunicorn.conf.py)
 
 The goal the layering work sets: at most 1.5 s for `flask --help` and `accounts create`,
 and neither presidio nor spaCy loaded by `import wsgi`. Misses print MISSED; only errors
@@ -82,7 +82,7 @@ def worker_rss_mib(env: dict[str, str]) -> float:
     """Resident memory of one gunicorn web worker after the app answered /healthz."""
     port = free_port()
     env = {**env, "PRIVACY_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}
-    args = [str(BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"]
+    args = [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"]
     master = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -3,13 +3,10 @@ by programs that have no Flask, so importing this package must not import the we
 
 from __future__ import annotations
 
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def create_app(overrides: dict | None = None):
     """Build the Flask app; see privacy.app.create_app."""
+    # Imported here, not above: `import privacy` must not import Flask (see the docstring).
     from privacy.app import create_app as build
 
     return build(overrides)

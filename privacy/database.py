@@ -1,16 +1,18 @@
-"""Model building blocks: UTC timestamps, tenant scoping, encrypted fields and their keyed
-indexes, the write-lock discipline of SQLite, and the answer to a busy database."""
+"""Model building blocks (UTC timestamps, public ids, tenant scoping, encrypted fields and
+their keyed indexes, bulk inserts), and, in one section at the end, the rules of concurrent
+access: SQLite's connection settings and write lock, row locks, and a busy database."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 from datetime import UTC
 from datetime import datetime
 from typing import TypeVar
 
+from flask import Flask
 from flask import current_app
-from flask import g
 from flask import has_request_context
 from flask import request
 from sqlalchemy import DateTime
@@ -20,9 +22,13 @@ from sqlalchemy import Select
 from sqlalchemy import String
 from sqlalchemy import Table
 from sqlalchemy import Uuid
+from sqlalchemy import event
+from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped
@@ -30,6 +36,7 @@ from sqlalchemy.orm import declared_attr
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from privacy import logs
 from privacy.errors import NotFound
 from privacy.errors import ServiceUnavailable
 from privacy.errors import handle_http_exception
@@ -38,88 +45,9 @@ from privacy.validation import email_key
 
 logger = logging.getLogger(__name__)
 
-# Read by the engine's "begin" listener (privacy.app): SQLite begins with BEGIN IMMEDIATE.
-WRITE_LOCK = "privacy_write_lock"
-# Requests with these methods only read, unless their view is marked with `writes`.
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# What a client that met a busy database is told to wait before it tries again (seconds).
-BUSY_RETRY_AFTER = 2
-# SQLite's primary result codes for a lock it could not get: SQLITE_BUSY, SQLITE_LOCKED.
-_SQLITE_BUSY_CODES = frozenset({5, 6})
-# PostgreSQL: lock_not_available (a lock_timeout ran out), deadlock_detected.
-_POSTGRESQL_BUSY_STATES = frozenset({"55P03", "40P01"})
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def begin_write() -> None:
-    """Commit the session's transaction and begin one that holds the write lock.
-
-    SQLite in WAL mode cannot turn a transaction that has read into a writing one once another
-    connection has committed since its first read: the write fails at once with "database is
-    locked", whatever the busy timeout. Requests that change data take the lock as their
-    transactions begin (privacy.app); a GET that writes after reading calls this first, and
-    waits its turn for the lock. Whatever the session holds is committed (a GET holds reads
-    only). PostgreSQL has no such limit: there only the commit happens.
-    """
-    db.session.commit()
-    db.session.connection(execution_options={WRITE_LOCK: True})
-
-
-def writes(view):
-    """Mark a GET view that writes: its request's transactions begin holding SQLite's write
-    lock (BEGIN IMMEDIATE), as those of POST, PUT, PATCH and DELETE requests do. Without it a
-    GET's transaction that has read may fail at its first write (see `begin_write`)."""
-    view.writes = True
-    return view
-
-
-def view_writes() -> bool:
-    """Whether the current request changes data: any method but GET, HEAD and OPTIONS, or a
-    view marked with `writes`."""
-    if not has_request_context():
-        return False
-    if request.method not in READ_METHODS:
-        return True
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    return bool(getattr(view, "writes", False))
-
-
-def is_busy(error: BaseException) -> bool:
-    """Whether a database error means "busy, try again": SQLite's write lock stayed taken
-    past the busy timeout (or a read transaction could no longer write), or PostgreSQL gave
-    up waiting for a lock or broke a deadlock. The transaction is lost; the work is not wrong.
-    """
-    original = getattr(error, "orig", error)
-    code = getattr(original, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in _SQLITE_BUSY_CODES
-    if getattr(original, "sqlstate", None) in _POSTGRESQL_BUSY_STATES:
-        return True
-    message = str(original)
-    return "database is locked" in message or "database table is locked" in message
-
-
-def answer_busy(error: OperationalError):
-    """Flask's handler of OperationalError: a request that met a busy database answers 503
-    with Retry-After, in the one error shape, after its transaction is rolled back (nothing
-    it began stays). Any other OperationalError is re-raised: a 500, as before.
-
-    A request waits for SQLite's write lock up to the busy timeout (privacy.app), a bound
-    that long writes respect by committing in short transactions (the bulk import).
-    """
-    if not is_busy(error):
-        raise error
-    db.session.rollback()
-    logger.warning("database busy; answered 503 request_id=%s", g.get("request_id"))
-    return handle_http_exception(
-        ServiceUnavailable(
-            "The database is busy; retry shortly.",
-            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
-        )
-    )
 
 
 class UTCDateTime(TypeDecorator):
@@ -333,3 +261,171 @@ def get_for_account(model: type[M], public_id: uuid.UUID, account) -> M:
     if row is None:
         raise NotFound(f"{getattr(model, '__label__', model.__name__)} not found.")
     return row
+
+
+# -- concurrency: SQLite's settings and write lock, row locks, a busy database -------------
+#
+# SQLite (the embedded default) runs in WAL mode: readers never wait, one writer at a time.
+# A deferred transaction that has read cannot start writing once another connection has
+# committed since its first read: it fails at once with "database is locked", whatever the
+# busy timeout. So a transaction that will write takes the write lock as it begins (BEGIN
+# IMMEDIATE) and waits its turn for it: every request but GET, HEAD and OPTIONS, a GET view
+# marked with `writes`, and CLI commands and tasks after `begin_write()`; a task that works on
+# one row takes `lock_row` first. PostgreSQL needs none of that but row locks (`lock_row`).
+# A lock not had in time (`is_busy`) is answered 503 with Retry-After (`answer_busy`), and a
+# task meeting one runs again (privacy.jobs).
+
+# The execution option, read as a transaction begins, that makes it BEGIN IMMEDIATE on SQLite.
+WRITE_LOCK = "privacy_write_lock"
+# Requests with these methods only read, unless their view is marked with `writes`.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# How long a connection waits for SQLite's write lock before the statement fails (ms).
+SQLITE_BUSY_TIMEOUT_MS = 10000
+# What a client that met a busy database is told to wait before it tries again (seconds).
+BUSY_RETRY_AFTER = 2
+# SQLite's primary result codes for a lock it could not get: SQLITE_BUSY, SQLITE_LOCKED.
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+# PostgreSQL: lock_not_available (a lock_timeout ran out), deadlock_detected.
+_POSTGRESQL_BUSY_STATES = frozenset({"55P03", "40P01"})
+
+
+def init_app(app: Flask) -> None:
+    """Apply the rules below to the app's engines, those Flask-SQLAlchemy made for `app`
+    (call it after `db.init_app(app)`, before any connection is opened). The app registers
+    `answer_busy` as its handler of OperationalError."""
+    with app.app_context():
+        for engine in db.engines.values():
+            configure_engine(engine)
+
+
+def configure_engine(engine: Engine) -> Engine:
+    """Give `engine` the service's connection rules (on SQLite: foreign keys, WAL, the busy
+    timeout, BEGIN IMMEDIATE for writers); return it. The app's engines get them from
+    `init_app`; an engine made apart from the app (a restore's target) is passed here."""
+    if not event.contains(engine, "connect", _sqlite_pragmas):
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: enforce foreign keys, WAL for concurrent readers, wait instead of failing on locks.
+
+    isolation_level=None plus an explicit BEGIN (below) lets SQLAlchemy manage transactions
+    and SAVEPOINTs, which the driver's own transaction handling breaks.
+    """
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL is crash-safe for the application; only an OS crash or power loss
+        # may drop the last commits. The embedded default trades that for fewer fsyncs.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Deleted rows are overwritten, not left in free pages of the file.
+        cursor.execute("PRAGMA secure_delete=ON")
+        cursor.close()
+
+
+def _sqlite_begin(conn):
+    """SQLite: requests that change data begin holding the write lock (BEGIN IMMEDIATE).
+
+    An immediate transaction waits on the busy timeout for the lock, where a deferred one
+    that has read would fail at its first write. GET requests (which call `begin_write` before
+    they write, or are marked with `writes`), the worker (whose write transactions start with
+    a write) and the CLI keep a deferred BEGIN, so their reads never queue behind writers.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    if conn.get_execution_options().get(WRITE_LOCK) or view_writes():
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def begin_write() -> None:
+    """Commit the session's transaction and begin one that holds the write lock.
+
+    SQLite in WAL mode cannot turn a transaction that has read into a writing one once another
+    connection has committed since its first read: the write fails at once with "database is
+    locked", whatever the busy timeout. Requests that change data take the lock as their
+    transactions begin (`_sqlite_begin`); CLI commands and tasks that read then write call
+    this first, and wait their turn for the lock. Whatever the session holds is committed.
+    PostgreSQL has no such limit: there only the commit happens.
+    """
+    db.session.commit()
+    db.session.connection(execution_options={WRITE_LOCK: True})
+
+
+def writes(view):
+    """Mark a GET view that writes: its request's transactions begin holding SQLite's write
+    lock (BEGIN IMMEDIATE), as those of POST, PUT, PATCH and DELETE requests do. Without it a
+    GET's transaction that has read may fail at its first write (see `begin_write`)."""
+    view.writes = True
+    return view
+
+
+def view_writes() -> bool:
+    """Whether the current request changes data: any method but GET, HEAD and OPTIONS, or a
+    view marked with `writes`."""
+    if not has_request_context():
+        return False
+    if request.method not in READ_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, "writes", False))
+
+
+def lock_row(model: type[M], row_id: int) -> M | None:
+    """Lock the row of `model` with primary key `row_id` until the transaction ends; return it
+    as it is now (None if gone), reloaded over what the session held.
+
+    Call it as the transaction's first statement. PostgreSQL: SELECT ... FOR UPDATE, so a
+    second worker on the same row waits for the first and then sees its result. SQLite has
+    no row locks: a write that changes nothing takes the database's write lock first (a
+    transaction that read could no longer start writing once another connection committed),
+    waiting for it up to the busy timeout.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        table = model.__table__
+        key = next(iter(table.primary_key.columns))
+        db.session.execute(update(table).where(false()).values({key.name: key}))
+    return db.session.get(model, row_id, with_for_update=True, populate_existing=True)
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether a database error means "busy, try again": SQLite's write lock stayed taken
+    past the busy timeout (or a read transaction could no longer write), or PostgreSQL gave
+    up waiting for a lock or broke a deadlock. The transaction is lost; the work is not wrong.
+    The one test behind the 503 of a request (`answer_busy`) and the rerun of a task
+    (privacy.jobs).
+    """
+    original = getattr(error, "orig", error)
+    code = getattr(original, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_BUSY_CODES
+    if getattr(original, "sqlstate", None) in _POSTGRESQL_BUSY_STATES:
+        return True
+    message = str(original)
+    return "database is locked" in message or "database table is locked" in message
+
+
+def answer_busy(error: OperationalError):
+    """Flask's handler of OperationalError: a request that met a busy database answers 503
+    with Retry-After, in the one error shape, after its transaction is rolled back (nothing
+    it began stays). Any other OperationalError is re-raised: a 500, as before.
+
+    A request waits for SQLite's write lock up to the busy timeout, a bound that long writes
+    respect by committing in short transactions (the bulk import).
+    """
+    if not is_busy(error):
+        raise error
+    db.session.rollback()
+    logger.warning("database busy; answered 503 request_id=%s", logs.request_id())
+    return handle_http_exception(
+        ServiceUnavailable(
+            "The database is busy; retry shortly.",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+    )

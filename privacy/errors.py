@@ -6,10 +6,12 @@ import logging
 import traceback
 
 from flask import Response
-from flask import g
+from flask import current_app
 from flask import render_template
 from flask import request
 from werkzeug.exceptions import HTTPException
+
+from privacy import logs
 
 logger = logging.getLogger(__name__)
 
@@ -139,16 +141,16 @@ def error_payload(error: HTTPException) -> tuple[dict, dict]:
 def report_server_error(error: HTTPException) -> None:
     """Roll back, and log an unexpected failure by type, frames and request id only:
     exception messages can carry input values."""
-    from privacy.extensions import db
-
-    db.session.rollback()
+    # The app's Flask-SQLAlchemy (privacy.extensions.db), found through the app: the
+    # extensions module builds on this one (the API's error handler), not the reverse.
+    current_app.extensions["sqlalchemy"].session.rollback()
     original = getattr(error, "original_exception", None)
     if original is not None:
         frames = "".join(traceback.format_tb(original.__traceback__))
         logger.error(
             "unhandled %s request_id=%s\n%s",
             type(original).__name__,
-            g.get("request_id"),
+            logs.request_id(),
             frames,
         )
 

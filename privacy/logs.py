@@ -7,6 +7,8 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import Flask
@@ -27,6 +29,17 @@ _request_id: ContextVar[str | None] = ContextVar("privacy_request_id", default=N
 def request_id() -> str | None:
     """The current HTTP request's id, or None (a task, a command, a thread of our own)."""
     return _request_id.get()
+
+
+@contextmanager
+def bound_request_id(value: str | None) -> Iterator[None]:
+    """Run a block under request id `value`: for work a request hands on past its own end,
+    such as a streamed body whose last chunk is written after the view returned."""
+    token = _request_id.set(value)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 class RequestIdFilter(logging.Filter):

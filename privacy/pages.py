@@ -10,6 +10,7 @@ from flask import has_request_context
 from flask import render_template
 from flask import request
 
+from privacy.auth import sessions
 from privacy.extensions import csrf
 
 # Paths whose requests authenticate with bearer tokens or serve machines, never cookies.
@@ -40,8 +41,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def principal():
-        from privacy.auth import sessions
-
         return {"principal": sessions.current() if _is_page() else None}
 
 

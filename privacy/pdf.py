@@ -29,6 +29,7 @@ def render_pdf(template: str, **context) -> bytes:
     reach out to another server (and reveal who is being written about) or read other files.
     Refused resources are left out of the PDF; rendering still succeeds.
     """
+    # Imported on first use, not above: starting the app must not import WeasyPrint (Pango).
     import weasyprint
 
     root = templates_root()

@@ -285,6 +285,7 @@ class S3Storage(Storage):
         return f"S3Storage({self.bucket!r}, {self.prefix!r}, endpoint_url={self.endpoint_url!r})"
 
     def _make_client(self, *, connect_timeout: float, read_timeout: float, attempts: int):
+        # Imported on first use, not above: starting the app must not import boto3.
         import boto3
         from botocore.config import Config
 
@@ -381,6 +382,7 @@ class S3Storage(Storage):
 
 
 def _transfer_config():
+    # Imported on first use, not above: starting the app must not import boto3.
     from boto3.s3.transfer import TransferConfig
 
     config = TransferConfig(
@@ -400,6 +402,7 @@ _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 @contextlib.contextmanager
 def _s3_errors(operation: str) -> Iterator[None]:
+    # Imported on first use, not above: starting the app must not import boto3.
     from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError

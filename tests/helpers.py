@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import os
 import socket
@@ -21,6 +23,18 @@ from tests.conftest import TEST_INDEX_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# gunicorn's settings; the processes below run in ROOT, where gunicorn finds it by this name.
+GUNICORN_CONF = ROOT / "gunicorn.conf.py"
+
+
+@functools.cache
+def gunicorn_conf():
+    """gunicorn.conf.py as a module (its name is no module name), loaded once per process:
+    loading it again would make new classes of its log filter."""
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", GUNICORN_CONF)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

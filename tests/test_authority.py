@@ -305,6 +305,7 @@ def test_a_member_token_cannot_withdraw_a_persons_own_request(client, tenant, qu
         email="ana@example.org",
         verified="email link",
         subject_request_id=uuid.uuid4(),
+        actor="t",
     )
     db.session.commit()
     path = f"/opendsr/v1/requests/{own.subject_request_id}"

@@ -11,9 +11,9 @@ import pytest
 from celery import Celery
 from kombu import Connection
 
-from privacy import ROOT
 from privacy import broker
 from privacy import config
+from privacy.paths import ROOT
 
 QUEUE = "jobs"
 MESSAGES = 200

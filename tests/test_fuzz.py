@@ -47,7 +47,7 @@ def served(tmp_path):
     try:
         helpers.flask_cli(env, "db", "upgrade")
         token = helpers.create_account(env, "Fuzz Ltd", "fuzz@example.org")["api_token"]
-        gunicorn = [str(helpers.BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf"]
+        gunicorn = [str(helpers.BIN / "gunicorn"), "--config", "gunicorn.conf.py"]
         with helpers.running([*gunicorn, "wsgi:app"], env, tmp_path / "gunicorn.log"):
             helpers.wait_http(f"http://127.0.0.1:{port}/healthz")
             yield f"http://127.0.0.1:{port}", token, tmp_path / "gunicorn.log"

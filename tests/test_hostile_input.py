@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import importlib
 import io
 import json
 import logging
@@ -417,7 +416,7 @@ def test_405_says_which_methods_are_allowed_on_the_api_and_the_pages(client, ten
 def gunicorn_conf(monkeypatch):
     # Importing the settings sets a default PRIVACY_BASE_URL when none is set.
     monkeypatch.setenv("PRIVACY_BASE_URL", "http://privacy.test")
-    return importlib.import_module("privacy.gunicorn_conf")
+    return helpers.gunicorn_conf()
 
 
 def test_gunicorns_logger_logs_the_path_without_the_query(gunicorn_conf, tmp_path):
@@ -481,7 +480,7 @@ def test_gunicorn_logs_a_failed_stream_without_its_query_string(tmp_path, log_fo
     args = [
         str(helpers.BIN / "gunicorn"),
         "--config",
-        "python:privacy.gunicorn_conf",
+        "gunicorn.conf.py",
         "--pythonpath",
         str(tmp_path),
         "failing_stream:app",
@@ -540,7 +539,7 @@ def test_what_gunicorn_refuses_itself_is_json_in_the_one_shape_without_the_reque
     env = helpers.service_env(
         tmp_path / "instance", PRIVACY_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1"
     )
-    args = [str(helpers.BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"]
+    args = [str(helpers.BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
     with helpers.running(args, env, tmp_path / "gunicorn.log"):
         helpers.wait_http(f"http://127.0.0.1:{port}/healthz")
         long_line = b"GET /api/v1/subjects?email=someone@example.org&pad=" + b"x" * 5000

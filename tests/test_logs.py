@@ -101,7 +101,7 @@ def test_gunicorn_output_holds_no_personal_data(tmp_path):
     port = helpers.free_port()
     env["PRIVACY_BIND"] = f"127.0.0.1:{port}"
     log = tmp_path / "gunicorn.log"
-    args = [str(helpers.BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"]
+    args = [str(helpers.BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
     with helpers.running(args, env, log):
         helpers.wait_http(f"http://127.0.0.1:{port}/healthz")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from privacy import ROOT
 from privacy.config import SETTINGS
+from privacy.paths import ROOT
 
 
 def test_readme_opens_with_the_two_commands():

@@ -102,7 +102,11 @@ def seed_victim(client, victim: Tenant) -> dict:
         headers=h,
     ).json
     request = dsr.submit(
-        victim.account, kind="erasure", source="form", email="victoria@victim.example"
+        victim.account,
+        kind="erasure",
+        source="form",
+        email="victoria@victim.example",
+        actor="system",
     )
     request.instructions.append(
         ErasureInstruction(
@@ -325,7 +329,7 @@ def test_wrong_method_is_405_in_the_error_shape(client, tenant):
 
 
 def test_tenant_rows_are_only_queried_through_the_account_helper():
-    from privacy import ROOT
+    from privacy.paths import ROOT
 
     offenders = [
         f"{path.relative_to(ROOT)}:{number}"

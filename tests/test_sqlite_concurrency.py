@@ -18,10 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
+from privacy import database
+from privacy import jobs
 from privacy.accounts.models import Account
 from privacy.auth import permissions
 from privacy.auth import sessions
@@ -344,3 +350,53 @@ def test_a_bulk_import_lets_other_tenants_write_while_it_runs(
     assert answers[0].status_code == 201 and answers[0].json["imported"] == 23
     assert db.session.scalar(select(func.count()).select_from(Subject)) == 23 + 1
     assert db.session.scalar(select(func.count()).select_from(StagedSubject)) == 0
+
+
+def test_lock_row_takes_the_write_lock_first_and_returns_the_row_as_it_is_now(app, tenant):
+    db.session.commit()
+    account = db.session.get(Account, tenant.account.id)
+    with app.app_context():  # another worker's session
+        db.session.execute(update(Account).values(name="Renamed"))
+        db.session.commit()
+    db.session.rollback()
+    locked = database.lock_row(Account, tenant.account.id)
+    try:
+        assert locked is account and locked.name == "Renamed"  # as the other session left it
+        other = sqlite3.connect(db.engine.url.database, isolation_level=None, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+    finally:
+        db.session.rollback()
+    assert database.lock_row(Account, 10**9) is None
+    db.session.rollback()
+
+
+def test_the_connection_rules_hold_for_the_apps_engines_only(app, tmp_path):
+    """An engine made apart from the app gets SQLite's defaults, until it is given the rules."""
+    pragma = "PRAGMA foreign_keys"
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql(pragma).scalar() == 1
+    apart = create_engine(f"sqlite:///{tmp_path / 'apart.sqlite3'}")
+    with apart.connect() as connection:
+        assert connection.exec_driver_sql(pragma).scalar() == 0
+    apart.dispose()
+    assert database.configure_engine(apart) is apart
+    database.configure_engine(apart)  # once is enough: no second listener
+    with apart.connect() as connection:
+        assert connection.exec_driver_sql(pragma).scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    apart.dispose()
+
+
+def test_a_session_apart_from_the_app_queues_nothing(app, queue, tmp_path):
+    """Tasks are queued by the app's sessions' commits; a commit elsewhere leaves them."""
+    jobs.after_commit("mail.send_queued", 1)
+    apart = create_engine(f"sqlite:///{tmp_path / 'apart.sqlite3'}")
+    with Session(apart) as other:
+        other.execute(text("SELECT 1"))
+        other.commit()
+    apart.dispose()
+    assert queue.jobs == []
+    db.session.commit()
+    assert queue.names() == ["mail.send_queued"]

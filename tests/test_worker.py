@@ -9,12 +9,13 @@ import time
 
 import pytest
 
-from privacy import ROOT
 from privacy import config
 from privacy import create_app
+from privacy.paths import ROOT
 from tests import helpers
 from tests.conftest import app_config
 from tests.conftest import database_url
+from workers import schedule
 
 
 @pytest.mark.integration
@@ -59,3 +60,11 @@ def test_worker_process_delivers_a_queued_mail(app, tmp_path, monkeypatch):
     assert message["To"] == "someone@example.org"
     worker_log = (tmp_path / "worker.log").read_text()
     assert "someone@example.org" not in worker_log
+
+
+def test_every_scheduled_task_is_registered_by_autodiscovery(app):
+    """No list of task modules: every domain's `tasks` module is found in every process."""
+    registered = set(app.extensions["celery"].tasks)
+    scheduled = {job["task"] for job in schedule.beat_schedule(app.config).values()}
+    assert scheduled <= registered
+    assert {"mail.send", "mail.send_queued"} <= registered

@@ -1,9 +1,12 @@
-"""Worker entry point: `celery -A workers.celery_app worker` (and `beat`)."""
+"""Worker entry point: `celery -A workers.celery_app worker` (and `beat`).
+
+The tasks are every domain's `tasks` module (privacy/<domain>/tasks.py), registered when the
+app is made (privacy.jobs.celery_init_app)."""
 
 from privacy import create_app
 from privacy import links
 from workers import schedule
-from workers import signals  # noqa: F401 - registers the fork-safety handlers
+from workers import signals
 
 flask_app = create_app()
 try:
@@ -14,5 +17,4 @@ except links.MissingBaseURL as exc:
     raise SystemExit(f"The worker cannot start: {exc}") from None
 celery_app = flask_app.extensions["celery"]
 celery_app.conf.beat_schedule = schedule.beat_schedule(flask_app.config)
-# Task modules of every domain; listed here because privacy/ never imports workers/.
-celery_app.conf.imports = schedule.TASK_MODULES
+signals.connect(flask_app)

@@ -1,18 +1,6 @@
-"""The beat schedule and the task modules the worker loads."""
+"""The beat schedule: which task runs when, by task name."""
 
 from celery.schedules import crontab
-
-TASK_MODULES = (
-    "privacy.mail",
-    "privacy.audit.tasks",
-    "privacy.dsr.tasks",
-    "privacy.inventory.tasks",
-    "privacy.dsr.verification",
-    "privacy.dsr.callbacks",
-    "privacy.dsr.reminders",
-    "privacy.backups.tasks",
-    "privacy.processors.webhooks",
-)
 
 BEAT_SCHEDULE = {
     "audit-verify-daily": {

@@ -16,10 +16,10 @@ from privacy.accounts.schemas import MemberUpdateSchema
 from privacy.accounts.schemas import TokenCreatedSchema
 from privacy.accounts.schemas import TokenCreateSchema
 from privacy.accounts.schemas import TokenSchema
+from privacy.api import Blueprint
 from privacy.auth.permissions import requires
 from privacy.database import for_account
 from privacy.database import get_for_account
-from privacy.extensions import Blueprint
 from privacy.extensions import db
 
 bp = Blueprint(

@@ -64,9 +64,7 @@ def create_account(
     return account, member, secret
 
 
-def add_member(
-    account: Account, *, email: str, name: str | None, role: str, actor: str | None = None
-) -> Member:
+def add_member(account: Account, *, email: str, name: str | None, role: str, actor: str) -> Member:
     """Add a member; raises 409 if the e-mail is already a member of this account."""
     errors: dict[str, list[str]] = {}
     try:
@@ -113,7 +111,7 @@ def invite_member(
     email: str,
     name: str | None,
     role: str,
-    actor: str | None = None,
+    actor: str,
     granter: Authority | None = None,
 ) -> Member:
     """Add a member and mail the invitation; its link is their first sign-in.
@@ -127,7 +125,7 @@ def invite_member(
 
 
 def resend_invitation(
-    account: Account, member: Member, *, actor: str | None = None, granter: Authority | None = None
+    account: Account, member: Member, *, actor: str, granter: Authority | None = None
 ) -> Member:
     """A new invitation for a member who has not signed in yet (409 once they have). It
     hands the member's role on again, so `granter` must hold it (403)."""
@@ -138,7 +136,7 @@ def resend_invitation(
     return _invite(account, member, actor)
 
 
-def _invite(account: Account, member: Member, actor: str | None) -> Member:
+def _invite(account: Account, member: Member, actor: str) -> Member:
     signin.invite(account, member)
     audit.record(
         account,
@@ -161,7 +159,7 @@ def change_role(
     member: Member,
     *,
     role: str,
-    actor: str | None = None,
+    actor: str,
     granter: Authority | None = None,
 ) -> Member:
     """Change a member's role; the last admin cannot be demoted (409). A promotion hands the
@@ -193,7 +191,7 @@ def change_role(
     return member
 
 
-def remove_member(account: Account, member: Member, *, actor: str | None = None) -> None:
+def remove_member(account: Account, member: Member, *, actor: str) -> None:
     """Remove a member and revoke their tokens; the last admin cannot be removed (409)."""
     if member.role == "admin" and _admin_count(account) <= 1:
         raise Conflict("The last admin of an account cannot be removed.")
@@ -227,7 +225,7 @@ def create_token(
     scopes: list[str] | None,
     expires_at: datetime | None = None,
     member: Member | None = None,
-    actor: str | None = None,
+    actor: str,
     granter: Authority | None = None,
 ) -> tuple[ApiToken, str]:
     """Issue a token; only its SHA-256 is stored, the secret is returned this once.
@@ -279,7 +277,7 @@ def create_token(
     return token, secret
 
 
-def revoke_token(account: Account, token: ApiToken, *, actor: str | None = None) -> ApiToken:
+def revoke_token(account: Account, token: ApiToken, *, actor: str) -> ApiToken:
     """Revoke a token (idempotent); it answers 401 from the next request on."""
     if token.revoked_at is None:
         db.session.execute(

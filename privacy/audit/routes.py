@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from flask import g
 
+from privacy.api import Blueprint
 from privacy.audit import services
+from privacy.audit.schemas import AuditArgsSchema
+from privacy.audit.schemas import AuditEventSchema
 from privacy.auth.permissions import requires
-from privacy.extensions import Blueprint
 from privacy.pagination import decode_cursor
 from privacy.pagination import page
-from privacy.schemas import DateTimeField
 from privacy.schemas import PageArgsSchema
 from privacy.schemas import page_schema
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1", description="The account's audit log.")
-
-
-class AuditEventSchema(ma.Schema):
-    seq = ma.fields.Integer()
-    time = ma.fields.DateTime(attribute="created_at")
-    actor = ma.fields.String()
-    action = ma.fields.String()
-    object_type = ma.fields.String(allow_none=True)
-    object_id = ma.fields.String(allow_none=True)
-    request_id = ma.fields.String(allow_none=True)
-    data = ma.fields.Dict(allow_none=True)
-    hash = ma.fields.String()
-
-
-class AuditArgsSchema(PageArgsSchema):
-    action = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
-    object_id = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
-    since = DateTimeField(load_default=None)
 
 
 @bp.get("/access-changes")

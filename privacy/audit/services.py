@@ -8,21 +8,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import g
-from flask import has_app_context
-from flask import has_request_context
 from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from privacy import logs
 from privacy.audit.models import AuditChain
 from privacy.audit.models import AuditEvent
 from privacy.database import utcnow
 from privacy.extensions import db
 
 GENESIS = "0" * 64
+# The actor recorded for work no request's caller asked for: tasks, commands, the scheduler.
+SYSTEM = "system"
 # The access-control changes an account's admins are shown (members, roles, tokens, grants).
 ACCESS_CHANGES = (
     "member.added",
@@ -39,13 +39,6 @@ PLATFORM_CHAIN = "platform"
 
 def chain_for(account) -> str:
     return f"account:{account.public_id}" if account is not None else PLATFORM_CHAIN
-
-
-def current_actor() -> str:
-    """Who is acting: the authenticated token or member of this request, else the system."""
-    if has_app_context() and g.get("actor"):
-        return g.actor
-    return "system"
 
 
 def _digest(fields: dict) -> str:
@@ -71,15 +64,17 @@ def _fields(event) -> dict:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Entry:
-    """One event for `record_many`."""
+    """One event for `record_many`. `actor` says who acts: the signed-in member or token of
+    a request (`member:<id>`, `token:<id>`), SYSTEM for tasks and the scheduler, what a
+    command is for commands. Services take it from their caller; nothing here guesses it."""
 
     action: str
+    actor: str
     object_type: str | None = None
     object_id: object = None
     data: dict | None = None
-    actor: str | None = None
 
 
 # Core statements, built once: no ORM bookkeeping for the rows written most often.
@@ -122,11 +117,13 @@ def record(
     object_type: str | None = None,
     object_id=None,
     data: dict | None = None,
-    actor: str | None = None,
+    actor: str,
 ) -> None:
     """Append one event to the account's chain (or the platform chain) in the current transaction.
 
-    `data` must hold ids and counts only, never names, e-mails or bodies.
+    `data` must hold ids and counts only, never names, e-mails or bodies. Pass `actor`
+    (required: see Entry). The request id comes from
+    `logs.request_id()` (None outside an HTTP request).
     """
     record_many(
         account,
@@ -149,8 +146,7 @@ def record_many(account, entries: list[Entry]) -> None:
     chain = chain_for(account)
     last_seq, prev_hash = _advance_head(chain, len(entries))
     account_ref = str(account.public_id) if account is not None else None
-    request_id = g.get("request_id") if has_request_context() else None
-    fallback = current_actor()
+    request_id = logs.request_id()
     now = utcnow()
     rows = []
     for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
@@ -158,7 +154,7 @@ def record_many(account, entries: list[Entry]) -> None:
             "chain": chain,
             "seq": seq,
             "account_ref": account_ref,
-            "actor": entry.actor or fallback,
+            "actor": entry.actor,
             "action": entry.action,
             "object_type": entry.object_type,
             "object_id": str(entry.object_id) if entry.object_id is not None else None,

@@ -21,6 +21,7 @@ from joserfc.errors import JoseError
 from privacy import links
 from privacy.auth.pages import complete_sign_in
 from privacy.auth.permissions import public
+from privacy.database import writes
 from privacy.pages import render_page
 from privacy.pages import safe_next
 from privacy.validation import normalize_email
@@ -169,6 +170,7 @@ def start():
 
 
 @bp.get(CALLBACK_PATH)
+@writes
 @public
 def callback():
     """Exchange the code, validate the ID token, and sign in a verified member's address."""

@@ -19,7 +19,6 @@ from privacy.auth import signin
 from privacy.auth.permissions import SIGNED_IN
 from privacy.auth.permissions import page
 from privacy.auth.permissions import public
-from privacy.database import begin_write
 from privacy.extensions import db
 from privacy.extensions import limiter
 from privacy.pages import render_page
@@ -138,7 +137,8 @@ def use_link():
 
 def complete_sign_in(email: str, *, method: str, next_url: str | None = None):
     """Finish a sign-in whose e-mail a provider verified: one place signs in at once,
-    several ask which, none gets a clear page (403)."""
+    several ask which, none gets a clear page (403). It writes: a GET view calling it is
+    marked `@writes`."""
     found = signin.destinations(normalize_email(email))
     if not found:
         message = (
@@ -160,7 +160,7 @@ def complete_sign_in(email: str, *, method: str, next_url: str | None = None):
 
 
 def _start(destination, method: str, next_url: str | None):
-    begin_write()  # also the end of a provider's sign-in, a GET
+    # Runs in a POST (choose) or in the provider's callback, a GET marked `@writes`.
     if destination.member is not None:
         sessions.start(member=destination.member, method=method)
     else:
@@ -212,7 +212,9 @@ def logout_everywhere():
             principal.member, "signed_out_everywhere", actor=principal.actor
         )
     else:
-        sessions.end_operator_sessions(principal.operator, "signed_out_everywhere")
+        sessions.end_operator_sessions(
+            principal.operator, "signed_out_everywhere", actor=principal.actor
+        )
     db.session.commit()
     cookie.clear()
     return redirect(url_for("auth.login"), code=303)

@@ -29,6 +29,8 @@ from privacy.accounts.models import ROLES
 from privacy.accounts.models import Account
 from privacy.accounts.models import ApiToken
 from privacy.accounts.models import Member
+from privacy.audit import services as audit
+from privacy.auth import sessions
 from privacy.crypto import token_hash
 from privacy.database import begin_write
 from privacy.database import utcnow
@@ -170,7 +172,10 @@ def _bearer_token() -> str:
 
 
 def authenticate() -> ApiToken:
-    """Resolve the bearer token to a live ApiToken and set g.account, g.token, g.actor."""
+    """Resolve the bearer token to a live ApiToken and set g.account, g.token, g.actor.
+
+    The token's last use is written with `begin_write`, not `@writes`: this runs during the
+    authentication of every API call, GETs included, and writes at most once a minute."""
     row = db.session.execute(_TOKEN_QUERY, {"token_hash": token_hash(_bearer_token())}).first()
     now = utcnow()
     if row is None:
@@ -221,9 +226,10 @@ def requires(permission: str, *, hands_on: bool = False) -> Callable:
 
 
 def check_principal(principal, permission: str) -> None:
-    """A browser session's rights: a member's role, or an operator's grant (each use audited)."""
-    from privacy.audit import services as audit
+    """A browser session's rights: a member's role, or an operator's grant (each use audited).
 
+    The use of a grant is recorded with `begin_write`, not `@writes`: this runs during the
+    authentication of every page, GETs included."""
     if permission == SIGNED_IN:
         return
     if permission == OPERATOR:
@@ -265,8 +271,6 @@ def page(permission: str) -> Callable:
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            from privacy.auth import sessions
-
             principal = sessions.current()
             if principal is None:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

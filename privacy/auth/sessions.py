@@ -5,6 +5,10 @@ keyed by the secret's SHA-256 says who is signed in, since when, and whether it 
 A session ends after PRIVACY_SESSION_IDLE_MINUTES without a request, PRIVACY_SESSION_MAX_HOURS
 after sign-in, on sign-out, and for every session of a member whose role changes or who is
 removed. A session used after it ended is refused and audited.
+
+This module is the browser's authentication edge: it reads the cookie and sets `g.principal`,
+`g.actor` and `g.account`. The functions other services call (`end_member_sessions`,
+`end_operator_sessions`) take everything they need as arguments, the actor included.
 """
 
 from __future__ import annotations
@@ -91,7 +95,10 @@ def start(*, member: Member | None = None, operator: Operator | None = None, met
 
 
 def current() -> Principal | None:
-    """The principal of this request's cookie, or None (ended sessions are refused, audited)."""
+    """The principal of this request's cookie, or None (ended sessions are refused, audited).
+
+    It writes (the last-seen time, a refusal) with `begin_write`, not `@writes`: it runs
+    during the authentication of every page, GETs included, and writes only now and then."""
     # Cached on the request, not on g: an app context can outlive one request.
     if _CACHE in request.environ:
         return _remember(request.environ[_CACHE])
@@ -171,7 +178,7 @@ def _refuse(row: UserSession, now, reason: str) -> None:
         object_type="session",
         object_id=row.id,
         data={"reason": reason},
-        actor="system",
+        actor=audit.SYSTEM,
     )
     db.session.commit()
 
@@ -185,7 +192,7 @@ def _leave_account(row: UserSession, now, reason: str) -> None:
         object_type="session",
         object_id=row.id,
         data={"reason": reason},
-        actor="system",
+        actor=audit.SYSTEM,
     )
     row.account_id = row.grant_id = None
     db.session.commit()
@@ -203,7 +210,7 @@ def end_current(reason: str = "signed_out") -> None:
     forget()
 
 
-def end_member_sessions(member: Member, reason: str, *, actor: str | None = None) -> int:
+def end_member_sessions(member: Member, reason: str, *, actor: str) -> int:
     """End every live session of `member` (role change, removal, sign out everywhere)."""
     ids = list(
         db.session.scalars(
@@ -217,7 +224,8 @@ def end_member_sessions(member: Member, reason: str, *, actor: str | None = None
     return len(ids)
 
 
-def end_operator_sessions(operator: Operator, reason: str) -> int:
+def end_operator_sessions(operator: Operator, reason: str, *, actor: str) -> int:
+    """End every live session of `operator` (disabled, sign out everywhere)."""
     ids = list(
         db.session.scalars(
             select(UserSession.id).where(
@@ -225,11 +233,11 @@ def end_operator_sessions(operator: Operator, reason: str) -> int:
             )
         )
     )
-    _end(ids, reason, None, None, ("operator", operator.public_id))
+    _end(ids, reason, None, actor, ("operator", operator.public_id))
     return len(ids)
 
 
-def _end(ids: list[int], reason: str, account, actor, person: tuple) -> None:
+def _end(ids: list[int], reason: str, account, actor: str, person: tuple) -> None:
     if not ids:
         return
     db.session.execute(

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from privacy.audit import services as audit
 from privacy.backups import services
 from privacy.backups.stream import BackupCorrupt
 from privacy.storage import StorageError
@@ -54,7 +55,7 @@ def backups():
 def run(quiet: bool):
     """Take a backup now; prints the new backup's id (exit 1 if it failed)."""
     meter = Meter("backup", quiet)
-    result = services.run_backup(trigger="cli", progress=meter)
+    result = services.run_backup(trigger="cli", actor=audit.SYSTEM, progress=meter)
     meter.finish()
     if result.status != "succeeded":
         raise click.ClickException(f"The backup failed: {result.reason}")
@@ -112,7 +113,9 @@ def restore(backup_id: str, target: str, force: bool, quiet: bool):
     """Restore BACKUP_ID into --target, then replay the erasures made since the backup."""
     meter = Meter("restore", quiet)
     try:
-        result = services.restore(backup_id, target=target, force=force, progress=meter)
+        result = services.restore(
+            backup_id, target=target, force=force, progress=meter, actor="cli"
+        )
     except (services.BackupError, BackupCorrupt, StorageError) as exc:
         _fail(exc)
     finally:
@@ -125,7 +128,7 @@ def restore(backup_id: str, target: str, force: bool, quiet: bool):
 @backups.command("drill")
 def drill():
     """Restore the newest backup into a scratch database and check it; exit 1 if it fails."""
-    report = services.drill()
+    report = services.drill(actor=audit.SYSTEM)
     click.echo(
         json.dumps(
             {

@@ -38,14 +38,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
+from privacy import database
 from privacy import files
 from privacy import storage
 from privacy.audit import services as audit
+from privacy.audit.models import AuditEvent
 from privacy.backups import stream
 from privacy.backups.models import BackupRun
 from privacy.backups.models import DrillReport
 from privacy.database import utcnow
+from privacy.dsr import ledger
 from privacy.extensions import db
+from privacy.inventory.models import Subject
 
 PREFIX = "backups/"
 KEEP_DAYS = 30
@@ -252,8 +256,11 @@ def _new_id(now: datetime) -> str:
     return f"{now.strftime(STAMP)}-{secrets.token_hex(3)}"
 
 
-def run_backup(*, trigger: str = "schedule", progress: Progress | None = None) -> BackupRun:
-    """Take a backup; the run is recorded as succeeded or failed (with the reason)."""
+def run_backup(
+    *, actor: str, trigger: str = "schedule", progress: Progress | None = None
+) -> BackupRun:
+    """Take a backup; the run is recorded as succeeded or failed (with the reason), and
+    audited as `actor`'s."""
     started = utcnow()
     run = BackupRun(public_id=uuid.uuid4(), started_at=started, status="running", trigger=trigger)
     db.session.add(run)
@@ -300,7 +307,7 @@ def run_backup(*, trigger: str = "schedule", progress: Progress | None = None) -
             object_type="backup",
             object_id=run.public_id,
             data={"reason": run.reason[:200]},
-            actor="system",
+            actor=actor,
         )
         db.session.commit()
         return run
@@ -312,16 +319,14 @@ def run_backup(*, trigger: str = "schedule", progress: Progress | None = None) -
         object_type="backup",
         object_id=run.public_id,
         data={"backup": backup_id, "size": size},
-        actor="system",
+        actor=actor,
     )
     db.session.commit()
     return run
 
 
 def _reason(exc: Exception) -> str:
-    from privacy.dsr.ledger import LedgerUnreadable
-
-    if isinstance(exc, LedgerUnreadable):
+    if isinstance(exc, ledger.LedgerUnreadable):
         return f"The restore stopped: {exc}; without it, erased people could come back."
     if isinstance(exc, storage.StorageError) and not isinstance(exc, storage.ObjectNotFound):
         return f"The backup location is unreachable or refused the request ({exc})."
@@ -364,8 +369,6 @@ class Retention:
 def enforce_retention(now: datetime | None = None, *, dry_run: bool = False) -> Retention:
     """Delete backups older than 30 days (never keeps one past 90), stray parts of failed
     uploads, and ledger entries older than any backup can be. `dry_run` only reports."""
-    from privacy.dsr import ledger
-
     now = now or utcnow()
     store = location()
     deleted, violations = [], []
@@ -454,24 +457,22 @@ def restore(
     backup_id: str,
     *,
     target: str,
+    actor: str,
     force: bool = False,
     progress: Progress | None = None,
-    actor: str = "cli",
 ) -> dict:
     """Restore a backup into `target` and replay the erasure ledger before reporting success.
 
     Every attempt is audited: `backup.restored`, or `backup.restore_failed` with the reason
     (then the error is raised again, as BackupError or BackupCorrupt).
     """
-    from privacy.dsr.ledger import LedgerUnreadable
-
     try:
         try:
             store = location()
             manifest = find(backup_id, store)
             _restore_data(store, manifest, target, force=force, progress=progress)
             replayed = _replay(target, manifest.created_at)
-        except (storage.StorageError, LedgerUnreadable) as exc:
+        except (storage.StorageError, ledger.LedgerUnreadable) as exc:
             raise BackupError(_reason(exc)) from exc
     except Exception as exc:
         db.session.rollback()
@@ -508,8 +509,6 @@ def _where(url) -> str:
 
 
 def _restore_data(store, manifest: Manifest, target: str, *, force: bool, progress) -> None:
-    from privacy.dsr import ledger
-
     kind = _kind(target)
     if kind != manifest.database:
         raise BackupError(
@@ -575,9 +574,9 @@ def _load(plain: Iterator[bytes], target: str, kind: str, force: bool, folder: P
 
 
 def _replay(target: str, since: datetime) -> int:
-    from privacy.dsr import ledger
-
-    engine = create_engine(target)
+    # The service's connection rules: on SQLite, foreign keys on, so that the replay's
+    # deletes cascade to the erased subjects' rows as they do in the service.
+    engine = database.configure_engine(create_engine(target))
     try:
         with Session(engine) as session:
             return ledger.replay_erasures(since, session=session)
@@ -588,13 +587,10 @@ def _replay(target: str, since: datetime) -> int:
 # -- drills ------------------------------------------------------------------------------
 
 
-def drill(*, progress: Progress | None = None) -> DrillReport:
+def drill(*, actor: str, progress: Progress | None = None) -> DrillReport:
     """Restore the newest backup into a scratch database, compare its row counts with the
     manifest, replay erasures, check no erased subject is present, drop the scratch database,
-    and record the report."""
-    from privacy.dsr import ledger
-    from privacy.inventory.models import Subject
-
+    and record the report (audited as `actor`'s)."""
     started = utcnow()
     clock = time.monotonic()
     checks: list[dict] = []
@@ -657,7 +653,7 @@ def drill(*, progress: Progress | None = None) -> DrillReport:
         action=f"backup.drill_{status}",
         object_type="backup_drill",
         object_id=report.public_id,
-        actor="system",
+        actor=actor,
     )
     db.session.commit()
     return report
@@ -702,8 +698,6 @@ def latest_drills(limit: int = 12) -> list[DrillReport]:
 
 def latest_restores(limit: int = 20) -> list:
     """Restores (done or refused) as the platform's audit chain records them, newest first."""
-    from privacy.audit.models import AuditEvent
-
     query = (
         select(AuditEvent)
         .where(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import logging
 
-from celery import shared_task
+from celery import Task
 
 from privacy import jobs
 from privacy import outbound
 from privacy.database import utcnow
+from privacy.dsr import opendsr
+from privacy.dsr import signing
 from privacy.dsr.models import CallbackDelivery
 from privacy.dsr.models import DataSubjectRequest
 from privacy.extensions import db
@@ -24,7 +26,7 @@ USER_AGENT = "privacy-opendsr-callbacks/1"
 
 def queue_status_callbacks(request: DataSubjectRequest) -> None:
     """A delivery row per callback URL (a URL listed twice is called once), sent after the
-    commit by `deliver`."""
+    commit by the task "dsr.deliver_callback" (`deliver`)."""
     for url in dict.fromkeys(request.callback_urls or ()):
         delivery = CallbackDelivery(
             request_id=request.id,
@@ -34,14 +36,12 @@ def queue_status_callbacks(request: DataSubjectRequest) -> None:
         )
         db.session.add(delivery)
         db.session.flush()
-        jobs.after_commit(deliver, delivery.id)
+        jobs.after_commit("dsr.deliver_callback", delivery.id)
 
 
 def body_for(request: DataSubjectRequest, url: str, status: str) -> dict:
     """The callback's JSON: the status recorded when the delivery was queued (a retried
     in_progress callback stays in_progress), with the results only when it says completed."""
-    from privacy.dsr import opendsr
-
     body = {
         "controller_id": opendsr.controller_id(request),
         "status_callback_url": url,
@@ -65,19 +65,11 @@ def idempotency_key(delivery: CallbackDelivery) -> str:
 # -- delivery ----------------------------------------------------------------------------
 
 
-@shared_task(
-    name="dsr.deliver_callback",
-    bind=True,
-    max_retries=None,  # the tries are counted in the delivery's row (outbound.MAX_ATTEMPTS)
-    acks_late=True,
-    soft_time_limit=60,  # bounds a receiver that trickles its headers (prefork pools)
-    time_limit=90,
-)
-def deliver(self, delivery_id: int) -> str:
-    """Send one try of a delivery unless it is no longer pending (a delivered one is never
-    sent again); see privacy.outbound.deliver for how tries are counted, retried and
-    recorded. A failure keeps only the status code or the error's class in `last_error`."""
-    from privacy.dsr import signing
+def deliver(task: Task, delivery_id: int) -> str:
+    """Run by the task "dsr.deliver_callback": send one try of a delivery unless it is no
+    longer pending (a delivered one is never sent again); see privacy.outbound.deliver for
+    how tries are counted, retried and recorded. A failure keeps only the status code or
+    the error's class in `last_error`."""
 
     def claim() -> outbound.Outgoing | str:
         delivery = db.session.get(CallbackDelivery, delivery_id)
@@ -115,4 +107,4 @@ def deliver(self, delivery_id: int) -> str:
             ", giving up" if outcome.final else "",
         )
 
-    return outbound.deliver(self, claim=claim, record=record)
+    return outbound.deliver(task, claim=claim, record=record)

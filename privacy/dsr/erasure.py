@@ -1,6 +1,7 @@
 """Erasure (Art. 17) in steps that can each be repeated, so a worker killed at any point
-leaves a request that completes when the task runs again. privacy.dsr.tasks runs them in two
-short transactions, with object storage between them:
+leaves a request that completes when the task runs again. `erase` (the task "dsr.process")
+runs them in two short transactions, with object storage between them, for a batch of the
+account's erasures at once (`claim`):
 
 `prepare` (first transaction, committed with the move to in_progress, after which the
 requester can no longer cancel):
@@ -16,8 +17,9 @@ Between the transactions: the erasure-ledger entries (object storage, outside th
 that backups copy), then the receipt's JSON, which names the planned instructions.
 
 `finish` (second transaction, holding the request's lock):
-4. record the instructions and delete the subjects from the inventory (holdings go with
-   them, and with each row its encrypted name, e-mail and customer id and their indexes);
+4. record the instructions and have the inventory delete the subjects
+   (`inventory.erase_subjects`: holdings go with them, and with each row its encrypted
+   name, e-mail and customer id and their indexes);
 5. audit each erasure, complete the request (the receipt's link, the status, the notice).
 
 Steps 4 and 5 commit together, so nothing is reported done before every deletion and
@@ -28,26 +30,128 @@ chain until the commit.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
 from privacy.database import for_account
 from privacy.database import utcnow
 from privacy.dsr import ledger
+from privacy.dsr import notices
 from privacy.dsr import package
+from privacy.dsr import results
 from privacy.dsr import services
 from privacy.dsr.models import DataSubjectRequest
 from privacy.dsr.models import ErasureInstruction
+from privacy.errors import Conflict
+from privacy.errors import NotFound
 from privacy.extensions import db
 from privacy.inventory import services as inventory
-from privacy.inventory.models import Holding
 from privacy.inventory.models import Subject
-from privacy.inventory.models import System
+
+logger = logging.getLogger(__name__)
+_requests = DataSubjectRequest.__table__
+
+
+# An erasure task also takes up to this many other verified erasures of the same account, in
+# the same two transactions: commits, the account's audit-chain lock and the lookups are
+# shared, so a burst of erasures (a controller's 1,000 at once) drains many times faster.
+ERASURE_BATCH = 100
+# How long a worker's claim on the erasures of its batch holds. Other deliveries of their
+# tasks meanwhile leave them alone; once it passes, the worker is presumed dead and the
+# request is worked again (by the sweep, "dsr.resume", or a redelivered task). A batch
+# takes well under a second; the claim is long enough for slow object storage.
+CLAIM = timedelta(minutes=2)
+
+
+def erase(account: Account, request: DataSubjectRequest, *, actor: str) -> str:
+    """Erase `request` (verified or in progress, locked by the caller: `services.nothing_to_do`),
+    and up to ERASURE_BATCH - 1 other verified erasures of its account (`claim`), with the
+    steps below in two transactions (the first is the caller's), the ledger entries and
+    receipts written to object storage between them. Returns `request`'s status.
+
+    `actor` is who the history and the audit log name (the system, in the worker).
+    """
+    batch = claim(account, request)
+    found = find_subjects(account, batch)
+    batch = _one_per_subject(batch, found)
+    claimed_until = utcnow() + CLAIM
+    work = []
+    entries: list = []
+    for each in batch:
+        prepared = prepare(account, each, found[each.id])
+        each.claimed_until = claimed_until
+        if each.status == "verified":
+            services.transition(account, each, "in_progress", actor=actor, audit_into=entries)
+        work.append((each, prepared))
+    db.session.flush()
+    # Last before the commit: the audit rows lock the account's audit chain until then.
+    audit.record_many(account, entries)
+    # The second transaction checks under its lock what others may have changed meanwhile
+    # (the statuses, the subjects' holdings) instead of loading everything again: keep the
+    # requests (with their history and instructions), the account and the subjects loaded.
+    db.session().expire_on_commit = False
+    db.session.commit()  # no longer cancellable; the ledger times fixed for re-runs
+    try:
+        return _finish_batch(account, request, work, actor=actor)
+    except Exception:
+        # Object storage or the database failed: give the claims back, so that the task's
+        # retry works the batch again at once rather than after the claim. (A killed worker
+        # runs nothing more: its claims run out.)
+        db.session.rollback()
+        _release([each.id for each, _ in work])
+        raise
+
+
+def claim(account: Account, request: DataSubjectRequest) -> list[DataSubjectRequest]:
+    """`request` (locked by the caller), then up to ERASURE_BATCH - 1 other verified
+    erasures of the account, oldest first, loaded with their history and instructions.
+
+    On PostgreSQL they are locked FOR UPDATE SKIP LOCKED: rows another worker holds (its own
+    batch, or a task looking at its request) are left to it. On SQLite the transaction holds
+    the database's write lock already.
+    """
+    ids = db.session.scalars(
+        for_account(DataSubjectRequest, account, DataSubjectRequest.id)
+        .where(
+            DataSubjectRequest.kind == "erasure",
+            DataSubjectRequest.status == "verified",
+            DataSubjectRequest.id != request.id,
+        )
+        .order_by(DataSubjectRequest.id)
+        .limit(ERASURE_BATCH - 1)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not ids:
+        return [request]
+    others = db.session.scalars(
+        select(DataSubjectRequest)
+        .where(DataSubjectRequest.id.in_(ids))
+        .order_by(DataSubjectRequest.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    return [request, *others]
+
+
+def _one_per_subject(batch: list[DataSubjectRequest], found: dict) -> list[DataSubjectRequest]:
+    """Two erasures of the same record in one batch: keep the first; the other stays
+    verified for its own task, which will find no one left (or only what the first left)."""
+    seen: set = set()
+    kept = []
+    for each in batch:
+        ids = {subject.id for subject in found[each.id]}
+        if ids & seen and each is not batch[0]:
+            continue
+        seen |= ids
+        kept.append(each)
+    return kept
 
 
 @dataclass
@@ -110,6 +214,51 @@ def _entries(
     ]
 
 
+def _finish_batch(account: Account, request: DataSubjectRequest, work: list, *, actor: str) -> str:
+    """Between the transactions, the ledger entries and receipts; then, in the second, every
+    request of the batch still in progress is finished (rejected ones are left alone)."""
+    for _, prepared in work:
+        for entry in prepared.entries:
+            ledger.write(entry)  # before anything is deleted
+        package.put(prepared.prefix, "receipt.json", prepared.receipt)
+
+    statuses = services.lock_statuses([each.id for each, _ in work])
+    held = inventory.held_by([s for _, p in work for s in p.subjects])
+    entries = []
+    for each, prepared in work:
+        status = statuses.get(each.id)
+        if status != "in_progress":
+            # Rejected meanwhile (nothing was deleted), or completed by another run.
+            if status != "completed":
+                for entry in prepared.entries:
+                    ledger.remove(entry)  # a restore must not erase them either
+                package.remove(prepared.prefix, "receipt.json")
+            continue
+        finish(account, each, prepared, held=held, audit_into=entries, actor=actor)
+        statuses[each.id] = "completed"
+    db.session.flush()
+    audit.record_many(account, entries)
+    db.session.commit()
+    if len(work) > 1:
+        logger.info("erasure batch of %d requests of account %s", len(work), account.public_id)
+    return statuses.get(request.id) or "gone"
+
+
+def _release(request_ids: list[int]) -> None:
+    """End the claims on requests still in progress; best effort (a claim also runs out)."""
+    try:
+        services.write_lock(request_ids[0])
+        db.session.execute(
+            update(_requests)
+            .where(_requests.c.id.in_(request_ids), _requests.c.status == "in_progress")
+            .values(claimed_until=None)
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        logger.warning("claims on %d erasures not released; they run out", len(request_ids))
+
+
 def finish(
     account: Account,
     request: DataSubjectRequest,
@@ -117,6 +266,7 @@ def finish(
     *,
     held: dict | None = None,
     audit_into: list | None = None,
+    actor: str,
 ) -> None:
     """Steps 4-5 for an in-progress request, in a transaction that holds its lock, after the
     ledger entries and the receipt were written; the caller commits.
@@ -124,14 +274,13 @@ def finish(
     `request`, `account` and `prepared.subjects` are the objects `prepare` had, still loaded:
     what others may have changed since (the subjects' holdings, the subjects themselves) is
     checked here with one query rather than loaded again. A batch passes `held` (from
-    `held_by`, for all its subjects at once) and `audit_into` (its audit entries, recorded
-    together by the caller, last in the transaction).
+    `inventory.held_by`, for all its subjects at once) and `audit_into` (its audit entries,
+    recorded together by the caller, last in the transaction). The inventory deletes the
+    subjects (`inventory.erase_subjects`); each erasure is audited here, in the request's
+    name.
     """
-    from privacy.dsr import notices
-    from privacy.dsr import results
-
     if held is None:
-        held = held_by(prepared.subjects)
+        held = inventory.held_by(prepared.subjects)
     subjects = []
     for subject in prepared.subjects:
         now_held = held.get(subject.id)
@@ -151,9 +300,8 @@ def finish(
             request.instructions.extend(late)
             db.session.flush()
             package.write_receipt(account, request)
-        for subject in subjects:
-            erased.append((subject.public_id, len(subject.systems)))
-            db.session.delete(subject)
+        erased = [(subject.public_id, len(subject.systems)) for subject in subjects]
+        inventory.erase_subjects(subjects)
     # The audit rows last: the first one locks the account's audit chain until the commit.
     entries = audit_into if audit_into is not None else []
     for public_id, systems in erased:
@@ -163,7 +311,7 @@ def finish(
                 object_type="subject",
                 object_id=public_id,
                 data={"request": str(request.public_id), "systems": systems},
-                actor="system",
+                actor=actor,
             )
         )
     request.results_count = package.RECEIPT_COUNT
@@ -172,7 +320,7 @@ def finish(
         account,
         request,
         "completed",
-        actor="system",
+        actor=actor,
         note="no data held" if request.no_data_held else None,
         audit_into=entries,
     )
@@ -233,28 +381,6 @@ def find_subjects(account: Account, requests: list[DataSubjectRequest]) -> dict:
     return found
 
 
-def held_by(subjects: list[Subject]) -> dict:
-    """Subject id -> the public ids of the systems holding it now; gone subjects are absent."""
-    if not subjects:
-        return {}
-    subjects_, holdings, systems = Subject.__table__, Holding.__table__, System.__table__
-    rows = db.session.execute(
-        select(subjects_.c.id, systems.c.public_id)
-        .select_from(
-            subjects_.outerjoin(holdings, holdings.c.subject_id == subjects_.c.id).outerjoin(
-                systems, systems.c.id == holdings.c.system_id
-            )
-        )
-        .where(subjects_.c.id.in_({s.id for s in subjects}))
-    ).all()
-    held: dict = {}
-    for row in rows:
-        systems_now = held.setdefault(row.id, set())
-        if row.public_id is not None:
-            systems_now.add(row.public_id)
-    return held
-
-
 def _subject_index(account: Account, subject: Subject) -> str:
     return subject.email_hash_index or inventory.hash_index(
         account, inventory.email_hash(subject.email)
@@ -291,9 +417,6 @@ def confirm_instruction(
     account: Account, request: DataSubjectRequest, instruction_id, *, actor: str
 ) -> ErasureInstruction:
     """Record that a system confirmed the erasure (409 if already confirmed)."""
-    from privacy.errors import Conflict
-    from privacy.errors import NotFound
-
     for instruction in request.instructions:
         if instruction.public_id == instruction_id:
             break

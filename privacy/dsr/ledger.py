@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 
-from sqlalchemy import delete
 from sqlalchemy import false
 from sqlalchemy import or_
 from sqlalchemy import select
 
 from privacy import storage
 from privacy.accounts.models import Account
-from privacy.database import for_account
 from privacy.extensions import db
+from privacy.inventory import services as inventory
 from privacy.inventory.models import Subject
 
 PREFIX = "erasure-ledger/"
@@ -138,9 +137,7 @@ def replay_erasures(since: datetime | None = None, *, session=None) -> int:
         account = accounts[entry.account]
         if account is None:  # the account itself is gone
             continue
-        ids = for_account(Subject, account, Subject.id).where(named(entry))
-        result = session.execute(delete(Subject).where(Subject.id.in_(ids)))
-        deleted += result.rowcount or 0
+        deleted += inventory.erase_matching(account, named(entry), session=session)
     session.commit()
     return deleted
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import JSON
 from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
@@ -122,6 +123,70 @@ class DataSubjectRequest(PublicIdMixin, AccountScopedMixin, db.Model):
     @property
     def opendsr_status(self) -> str:
         return OPENDSR_STATUS[self.status]
+
+    # -- sealed fields: the requester's e-mail and message, and the download link's secret,
+    # encrypted with the data keys and bound to this row and field (a ciphertext copied into
+    # another row or column does not decrypt). `key_id` names the key of all three.
+
+    def _aad(self, field: str) -> bytes:
+        return f"{self.__tablename__}:{self.public_id}:{field}".encode()
+
+    def seal_requester(self, *, email: str | None, message: str | None) -> None:
+        """Encrypt the requester's (normalized) e-mail and message under the current key."""
+        if not (email or message):
+            return
+        ring = current_app.extensions["keyring"]
+        self.key_id = ring.current_id
+        if email:
+            self.email_ct = ring.encrypt(email, self._aad("email"))
+        if message:
+            self.message_ct = ring.encrypt(message, self._aad("message"))
+
+    def unseal_email(self) -> str | None:
+        """The requester's e-mail, when it was given raw (None for a hash or a customer id)."""
+        if self.email_ct is None:
+            return None
+        ring = current_app.extensions["keyring"]
+        return ring.decrypt(self.email_ct, self.key_id, self._aad("email"))
+
+    def unseal_message(self) -> str | None:
+        if self.message_ct is None:
+            return None
+        ring = current_app.extensions["keyring"]
+        return ring.decrypt(self.message_ct, self.key_id, self._aad("message"))
+
+    def seal_download(self, secret: str) -> None:
+        """Encrypt the download link's secret under the current key. The key id travels with
+        the ciphertext: keys may rotate between this and a read. A request without an e-mail
+        or message takes the current key as its `key_id`, so that key rotation finds the
+        link too."""
+        ring = current_app.extensions["keyring"]
+        self.download_ct = (
+            ring.current_id.encode() + b"\n" + ring.encrypt(secret, self._aad("download"))
+        )
+        self.key_id = self.key_id or ring.current_id
+
+    def unseal_download(self) -> str | None:
+        """The secret of the current download link (None when there is none)."""
+        if self.download_ct is None:
+            return None
+        ring = current_app.extensions["keyring"]
+        key_id, _, ciphertext = bytes(self.download_ct).partition(b"\n")
+        return ring.decrypt(ciphertext, key_id.decode(), self._aad("download"))
+
+    def reencrypt(self) -> None:
+        """Re-encrypt the sealed fields under the current key (rotation)."""
+        email, message, secret = self.unseal_email(), self.unseal_message(), self.unseal_download()
+        ring = current_app.extensions["keyring"]
+        if email is not None:
+            self.email_ct = ring.encrypt(email, self._aad("email"))
+        if message is not None:
+            self.message_ct = ring.encrypt(message, self._aad("message"))
+        if secret is not None:
+            self.download_ct = (
+                ring.current_id.encode() + b"\n" + ring.encrypt(secret, self._aad("download"))
+            )
+        self.key_id = ring.current_id
 
 
 class RequestEvent(db.Model):

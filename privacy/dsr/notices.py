@@ -9,7 +9,6 @@ from flask import render_template
 from privacy import mail
 from privacy.accounts.models import Account
 from privacy.database import utcnow
-from privacy.dsr import services
 from privacy.dsr.models import DataSubjectRequest
 
 
@@ -18,7 +17,7 @@ def _send(request: DataSubjectRequest, subject: str, template: str, **context) -
     # only people who asked through the form are written to.
     if request.source != "form":
         return
-    to = services.email_of(request)
+    to = request.unseal_email()
     if to is None:
         return
     text = render_template(f"mail/dsr_{template}.txt", request=request, **context)
@@ -29,14 +28,18 @@ def extended(account: Account, request: DataSubjectRequest) -> None:
     _send(request, f"Your request to {account.name}: more time needed", "extended", account=account)
 
 
-def rejected(account: Account, request: DataSubjectRequest) -> None:
+def rejected(
+    account: Account, request: DataSubjectRequest, *, exception: str | None, complaint: str
+) -> None:
+    """The refusal: its reason, `exception` (the Art. 17(3) point invoked, in words, or
+    None) and `complaint` (the right to complain and to a remedy)."""
     _send(
         request,
         f"Your request to {account.name}",
         "rejected",
         account=account,
-        exception=services.EXCEPTIONS.get(request.exception or ""),
-        complaint=services.COMPLAINT,
+        exception=exception,
+        complaint=complaint,
     )
 
 

@@ -1,5 +1,7 @@
 """Access and portability packages, and erasure receipts: JSON (with a published schema)
-and PDF, encrypted with the data keys before they reach object storage."""
+and PDF, encrypted with the data keys before they reach object storage; and the worker's
+delivery of a package (`deliver`). Receipts are written by the erasure (privacy.dsr.erasure).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from privacy import pdf
 from privacy import storage
 from privacy.accounts.models import Account
 from privacy.database import utcnow
+from privacy.dsr import notices
+from privacy.dsr import results
 from privacy.dsr import services
 from privacy.dsr.models import DataSubjectRequest
+from privacy.extensions import db
 from privacy.inventory.models import Subject
-from privacy.processors import notices
-from privacy.processors import services as processors
+from privacy.processors import notices as subprocessor_notices
+from privacy.processors import rules as transfers
 
 SCHEMA_NAME = "access-package.schema.json"
 # 2: `subjects` lists every record held about the person (one customer id may name
@@ -58,14 +63,15 @@ def _recipients(account: Account, subjects: list[Subject]) -> list[dict]:
         {"name": s.name, "kind": s.kind, "location": s.region.upper(), "safeguard": None}
         for s in systems
     ]
-    for sp in notices.effective_for(account):
+    today = utcnow().date()
+    for sp in subprocessor_notices.effective_for(account):
         for country in sp.locations:
-            transfer = processors.transfer(sp, country)
+            transfer = transfers.transfer(sp, country, today)
             recipients.append(
                 {
                     "name": sp.legal_name,
                     "kind": f"sub-processor: {sp.purpose}",
-                    "location": f"{processors.country_name(country)} ({country})",
+                    "location": f"{transfers.country_name(country)} ({country})",
                     "safeguard": transfer.detail,
                 }
             )
@@ -265,3 +271,47 @@ def load_or_render(account: Account, request: DataSubjectRequest, name: str) -> 
         store(account, request, name, rendered, "application/pdf")
         return rendered
     return load(request, name)
+
+
+def deliver(account: Account, request: DataSubjectRequest, *, actor: str) -> str:
+    """Verified (or interrupted in-progress) access or portability request -> completed,
+    for the task "dsr.process", whose transaction holds the request's lock: returns the
+    request's status then. Safe to run twice, at once or after a crash.
+
+    The move to in_progress is committed first; the package is collected and rendered in a
+    read-only transaction, then the request is locked again and completed (its link, the
+    status, the notice), unless it was rejected meanwhile (the documents are removed).
+    """
+    request_id = request.id
+    if request.status == "verified":
+        services.transition(account, request, "in_progress", actor=actor)
+        db.session.commit()
+    else:
+        db.session.rollback()
+    request = db.session.get(DataSubjectRequest, request_id, populate_existing=True)
+    account = db.session.get(Account, request.account_id)
+    subjects = services.find_subjects(account, request)
+    subject_ref = subjects[0].public_id if subjects else None
+    prefix = prefix_for(account, request)
+    count = write_access(account, request, subjects)
+    db.session.rollback()  # ends the read-only transaction: nothing in it is kept
+
+    request = services.lock(request_id)
+    if request is None or request.status != "in_progress":
+        # Rejected while we rendered (nothing to deliver), or completed by another run
+        # (whose package this one replaced with the same content).
+        status = request.status if request is not None else "gone"
+        db.session.rollback()
+        if status != "completed":
+            remove(prefix, *ACCESS_FILES)
+        return status
+    account = db.session.get(Account, request.account_id)
+    request.no_data_held = subject_ref is None
+    request.subject_ref = subject_ref
+    request.results_prefix = prefix
+    request.results_count = count
+    url = results.issue_link(request)
+    services.transition(account, request, "completed", actor=actor)
+    notices.completed(account, request, url)
+    db.session.commit()
+    return "completed"

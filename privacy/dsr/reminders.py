@@ -3,7 +3,6 @@ for the DPO), failed status callbacks, and the daily reminder to each account's 
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from dataclasses import field
@@ -11,7 +10,6 @@ from datetime import datetime
 from datetime import time
 from datetime import timedelta
 
-from celery import shared_task
 from flask import render_template
 from sqlalchemy import func
 from sqlalchemy import or_
@@ -30,7 +28,6 @@ from privacy.dsr.models import CallbackDelivery
 from privacy.dsr.models import DataSubjectRequest
 from privacy.extensions import db
 
-logger = logging.getLogger(__name__)
 DUE_SOON_DAYS = 7
 
 
@@ -140,7 +137,7 @@ def accounts_to_remind(*, now: datetime | None = None) -> list[int]:
     )
 
 
-def remind_account(account: Account, *, now: datetime | None = None) -> int:
+def remind_account(account: Account, *, actor: str, now: datetime | None = None) -> int:
     """E-mail every admin of the account the list of its open requests due within
     DUE_SOON_DAYS or overdue, at most once per UTC day; returns how many were e-mailed.
 
@@ -199,7 +196,7 @@ def remind_account(account: Account, *, now: datetime | None = None) -> int:
         object_type="account",
         object_id=account.public_id,
         data={"requests": len(requests), "overdue": overdue, "admins": len(admins)},
-        actor="system",
+        actor=actor,
     )
     return len(admins)
 
@@ -217,16 +214,3 @@ def _not_reminded_since(moment: datetime):
 
 def _day_start(now: datetime) -> datetime:
     return datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-
-
-@shared_task(name="dsr.remind", acks_late=True)
-def remind() -> int:
-    """Beat, daily: remind each account's admins of requests due soon or overdue. Safe to
-    run again the same day: accounts reminded today are skipped."""
-    sent = 0
-    for account_id in accounts_to_remind():
-        account = db.session.get(Account, account_id)
-        sent += remind_account(account)
-        db.session.commit()  # per account: a failure later does not resend earlier ones
-    logger.info("due-date reminders sent to %s admins", sent)
-    return sent

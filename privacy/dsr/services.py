@@ -1,7 +1,9 @@
-"""Request rules: intake, identity, the state machine, deadlines, rejection and exceptions.
+"""Request rules: intake, identity, the state machine, deadlines, rejection and exceptions,
+and the locks the worker takes on requests.
 
 Every transition writes a RequestEvent and an audit row in the caller's transaction and
-queues the status callbacks; the work itself (package, erasure) runs in privacy.dsr.tasks.
+queues the status callbacks; the work itself (package, erasure) runs in the worker
+(privacy.dsr.package, privacy.dsr.erasure, queued as the task "dsr.process").
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ import uuid
 from datetime import datetime
 from datetime import timedelta
 
-from flask import current_app
+from sqlalchemy import bindparam
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
 from privacy.database import for_account
 from privacy.database import get_for_account
 from privacy.database import utcnow
+from privacy.dsr import callbacks
 from privacy.dsr import deadlines
+from privacy.dsr import notices
 from privacy.dsr.models import FINAL
 from privacy.dsr.models import DataSubjectRequest
 from privacy.dsr.models import RequestEvent
@@ -67,24 +72,6 @@ class DuplicateRequest(Conflict):
         self.existing = existing
 
 
-def _aad(request: DataSubjectRequest, field: str) -> bytes:
-    return f"dsr_requests:{request.public_id}:{field}".encode()
-
-
-def email_of(request: DataSubjectRequest) -> str | None:
-    if request.email_ct is None:
-        return None
-    ring = current_app.extensions["keyring"]
-    return ring.decrypt(request.email_ct, request.key_id, _aad(request, "email"))
-
-
-def message_of(request: DataSubjectRequest) -> str | None:
-    if request.message_ct is None:
-        return None
-    ring = current_app.extensions["keyring"]
-    return ring.decrypt(request.message_ct, request.key_id, _aad(request, "message"))
-
-
 def submit(
     account: Account,
     *,
@@ -97,8 +84,8 @@ def submit(
     submitted_at: datetime | None = None,
     callback_urls: list[str] | None = None,
     message: str | None = None,
-    actor: str | None = None,
     verified: str | None = None,
+    actor: str,
 ) -> DataSubjectRequest:
     """Record a request. `email` is normalized already; at least one identity is given.
 
@@ -134,14 +121,7 @@ def submit(
         received_at=now,
         due_at=deadlines.due_date(anchor),
     )
-    ring = current_app.extensions["keyring"]
-    if email or message:
-        request.key_id = ring.current_id
-    if email:
-        request.email_ct = ring.encrypt(email, _aad(request, "email"))
-    if message:
-        request.message_ct = ring.encrypt(message, _aad(request, "message"))
-    actor = actor or audit.current_actor()
+    request.seal_requester(email=email, message=message)
     # Appended before the flush, so the new request's history is not loaded from the database.
     _event(request, "received", actor=actor)
     entries = [
@@ -181,7 +161,7 @@ def transition(
     request: DataSubjectRequest,
     status: str,
     *,
-    actor: str | None = None,
+    actor: str,
     note: str | None = None,
     audit_into: list | None = None,
 ) -> DataSubjectRequest:
@@ -190,15 +170,12 @@ def transition(
     With `audit_into`, the audit entry is appended there for the caller to record with the
     others of a batch (`audit.record_many`), in the same transaction.
     """
-    from privacy.dsr import callbacks
-
     if status not in TRANSITIONS[request.status]:
         raise Conflict(f"A request that is {request.status} cannot become {status}.")
     before = request.opendsr_status
     request.status = status
     if status in FINAL:
         request.completed_at = utcnow()
-    actor = actor or audit.current_actor()
     _event(request, status, actor=actor, note=note)
     entry = audit.Entry(
         action=f"dsr.{status}", object_type="dsr_request", object_id=request.public_id, actor=actor
@@ -245,7 +222,7 @@ def _one(query) -> DataSubjectRequest:
     return request
 
 
-def cancel(account: Account, request: DataSubjectRequest, *, actor: str | None = None):
+def cancel(account: Account, request: DataSubjectRequest, *, actor: str):
     """The requester withdraws: only while pending (409 once work has started)."""
     if request.status not in PENDING:
         raise Conflict(f"A request that is {request.status} can no longer be cancelled.")
@@ -258,13 +235,10 @@ def extend(
     *,
     months: int,
     reason: str,
-    actor: str | None = None,
+    actor: str,
 ) -> DataSubjectRequest:
     """Art. 12(3): one extension by up to two months, with a reason, before the first due
     date; the requester is told (callback or e-mail)."""
-    from privacy.dsr import callbacks
-    from privacy.dsr import notices
-
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(errors={"reason": ["Give the reason for the extension."]})
@@ -284,7 +258,6 @@ def extend(
         raise ValidationFailed(errors={"months": [str(exc)]}) from None
     request.extended_at = utcnow()
     request.extension_reason = reason
-    actor = actor or audit.current_actor()
     _event(request, "extended", actor=actor, note=reason)
     audit.record(
         account,
@@ -309,12 +282,10 @@ def reject(
     *,
     reason: str,
     exception: str | None = None,
-    actor: str | None = None,
+    actor: str,
 ) -> DataSubjectRequest:
     """Refuse with a reason (and the right to complain); `exception` names an Art. 17(3)
     point for an erasure that is refused."""
-    from privacy.dsr import notices
-
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(errors={"reason": ["Give the reason."]})
@@ -326,7 +297,9 @@ def reject(
     request.reason = reason
     request.exception = exception
     transition(account, request, "rejected", actor=actor, note=reason)
-    notices.rejected(account, request)
+    notices.rejected(
+        account, request, exception=EXCEPTIONS.get(exception or ""), complaint=COMPLAINT
+    )
     return request
 
 
@@ -414,3 +387,91 @@ def open_request_ids(limit: int = 1000) -> list[int]:
             .limit(limit)
         )
     )
+
+
+# -- the worker's locks -------------------------------------------------------------------
+# Transactions of the worker are few and short, and each one that writes starts with
+# `write_lock`: slow work (reading and rendering a package, object storage) happens between
+# them, so no lock on a request, the account's audit chain or (SQLite) the database is held
+# while it runs.
+
+# Core statements (no ORM bookkeeping), built once.
+_requests = DataSubjectRequest.__table__
+_STATE = select(_requests.c.status, _requests.c.kind, _requests.c.claimed_until).where(
+    _requests.c.id == bindparam("request_id")
+)
+_TOUCH = (
+    update(_requests)
+    .where(_requests.c.id == bindparam("request_id"))
+    .values(status=_requests.c.status)
+)
+
+
+def write_lock(request_id: int) -> None:
+    """Make the transaction's first statement a write (SQLite), so that it waits for the
+    database's write lock (busy_timeout) rather than failing later: SQLite in WAL mode cannot
+    turn a read transaction into a write once another connection has written, and fails at
+    once ("database is locked"). A write that changes nothing, on the request's row. Nothing
+    on PostgreSQL, whose transactions lock rows instead."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(_TOUCH, {"request_id": request_id})
+
+
+def lock(request_id: int) -> DataSubjectRequest | None:
+    """Begin a write transaction on one request; return it as it is now (None if gone).
+
+    The transaction's first statement takes the lock (`write_lock`). On PostgreSQL the row
+    is locked until the commit, so a second delivery of the same task waits for the first
+    and then sees its result.
+    """
+    write_lock(request_id)
+    return db.session.get(
+        DataSubjectRequest, request_id, with_for_update=True, populate_existing=True
+    )
+
+
+def lock_statuses(request_ids: list[int]) -> dict[int, str]:
+    """Like `lock`, for several requests, returning only their statuses (absent if gone):
+    one statement (two on SQLite), no objects loaded."""
+    write_lock(request_ids[0])
+    rows = db.session.execute(
+        select(_requests.c.id, _requests.c.status)
+        .where(_requests.c.id.in_(request_ids))
+        .order_by(_requests.c.id)
+        .with_for_update()
+    )
+    return {row.id: row.status for row in rows}
+
+
+def nothing_to_do(request_id: int) -> str | None:
+    """Why the worker has nothing to do for a request now: its status (final, or not yet
+    verified), "gone", or "claimed" (an erasure batch that is alive holds it, until its
+    `claimed_until`); None when it needs work, and then the caller's transaction holds the
+    request's lock (`write_lock`, and the row FOR UPDATE).
+
+    First only the row's state, unlocked: most deliveries during and after a batch find
+    their request done or claimed by a live batch, and stop there without waiting for a
+    lock or loading anything. Final states stay final; a claim only ends.
+    """
+    stop = _why_idle(db.session.execute(_STATE, {"request_id": request_id}).one_or_none())
+    db.session.rollback()
+    if stop:
+        return stop
+    write_lock(request_id)  # then again, locked
+    stop = _why_idle(
+        db.session.execute(_STATE.with_for_update(), {"request_id": request_id}).one_or_none()
+    )
+    if stop:
+        db.session.rollback()
+    return stop
+
+
+def _why_idle(state) -> str | None:
+    if state is None:
+        return "gone"
+    if state.status not in ("verified", "in_progress"):
+        return state.status
+    claimed = state.claimed_until is not None and state.claimed_until > utcnow()
+    if state.kind == "erasure" and state.status == "in_progress" and claimed:
+        return "claimed"  # a live batch is erasing it
+    return None

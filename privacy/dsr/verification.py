@@ -13,7 +13,6 @@ import secrets
 from datetime import datetime
 from datetime import timedelta
 
-from celery import shared_task
 from flask import render_template
 from sqlalchemy import select
 from sqlalchemy import update
@@ -36,6 +35,7 @@ LINK_HOURS = 24
 # Cancelled a while after the link expires: someone who opened the confirmation page just
 # before the end is not cancelled while they click.
 EXPIRY_MARGIN = timedelta(hours=1)
+# Who the audit log names for what the form's sender does (submit, use the link).
 ACTOR = "requester"
 KIND_LABELS = {
     "access": "a copy of the personal data held about you",
@@ -54,7 +54,7 @@ class LinkRefused(Exception):
 
 
 def submit(
-    account: Account, *, kind: str, email: str, message: str | None = None
+    account: Account, *, kind: str, email: str, message: str | None = None, actor: str
 ) -> DataSubjectRequest:
     """Record a form request as unverified and mail its link after the commit.
 
@@ -64,9 +64,9 @@ def submit(
     """
     mail.limit("dsr_verification", recipient=email, account=account, what="confirmation links")
     request = services.submit(
-        account, kind=kind, source="form", email=email, message=message or None, actor=ACTOR
+        account, kind=kind, source="form", email=email, message=message or None, actor=actor
     )
-    services.transition(account, request, "unverified", actor=ACTOR)
+    services.transition(account, request, "unverified", actor=actor)
     secret = secrets.token_urlsafe(32)
     db.session.add(
         Verification(
@@ -132,14 +132,13 @@ def peek(secret: str) -> tuple[DataSubjectRequest, Account]:
     return request, account
 
 
-def confirm(secret: str) -> tuple[DataSubjectRequest, Account]:
-    """Use the link once: unverified -> verified, processing queued after the commit.
+def confirm(secret: str, *, actor: str) -> tuple[DataSubjectRequest, Account]:
+    """Use the link once: unverified -> verified, processing ("dsr.process") queued after
+    the commit.
 
     Raises LinkRefused as peek() does; a link refused after it was claimed stays used once
     the caller commits.
     """
-    from privacy.dsr import tasks
-
     now = utcnow()
     claimed = db.session.execute(
         update(Verification)
@@ -160,8 +159,8 @@ def confirm(secret: str) -> tuple[DataSubjectRequest, Account]:
     account = db.session.get(Account, request.account_id)
     if request.status != "unverified":
         raise _refusal(verification, request, account, now) or _not_valid()
-    services.transition(account, request, "verified", actor=ACTOR, note="e-mail link used")
-    jobs.after_commit(tasks.process, request.id)
+    services.transition(account, request, "verified", actor=actor, note="e-mail link used")
+    jobs.after_commit("dsr.process", request.id)
     logger.info("form request %s verified", request.public_id)
     return request, account
 
@@ -176,7 +175,7 @@ def _locked(request_id: int) -> DataSubjectRequest:
     )
 
 
-def expire_unverified(now: datetime | None = None, limit: int = 1000) -> int:
+def expire_unverified(*, actor: str, now: datetime | None = None, limit: int = 1000) -> int:
     """Cancel form requests left unverified past their link's life (plus a margin), each
     in its own commit, dropping the e-mail and message they came with; returns how many."""
     cutoff = (now or utcnow()) - timedelta(hours=LINK_HOURS) - EXPIRY_MARGIN
@@ -203,7 +202,7 @@ def expire_unverified(now: datetime | None = None, limit: int = 1000) -> int:
             account,
             request,
             "cancelled",
-            actor="system",
+            actor=actor,
             note=f"not verified within {LINK_HOURS} hours",
         )
         # Nobody proved the address is theirs: keep no more of it than the keyed hash.
@@ -213,9 +212,3 @@ def expire_unverified(now: datetime | None = None, limit: int = 1000) -> int:
     if cancelled:
         logger.info("cancelled %d unverified form request(s)", cancelled)
     return cancelled
-
-
-@shared_task(name="dsr.expire_unverified", acks_late=True)
-def expire_unverified_task() -> int:
-    """Beat (hourly): cancel web-form requests nobody verified in time."""
-    return expire_unverified()

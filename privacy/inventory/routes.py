@@ -13,11 +13,13 @@ from flask import g
 from flask import request
 from flask import stream_with_context
 
+from privacy import logs
 from privacy.accounts.models import Account
+from privacy.api import Blueprint
 from privacy.auth.permissions import requires
+from privacy.database import begin_write
 from privacy.database import get_for_account
 from privacy.errors import BadRequest
-from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.inventory import imports
 from privacy.inventory import services
@@ -81,7 +83,7 @@ def list_subjects(args):
 @bp.response(201, SubjectSchema)
 def create_subject(data):
     """Add a subject. 409 if the e-mail is already in the account."""
-    subject = services.create_subject(g.account, **data)
+    subject = services.create_subject(g.account, **data, actor=g.actor)
     db.session.commit()
     return subject
 
@@ -108,7 +110,7 @@ def get_subject(subject_id: uuid.UUID):
 @bp.response(200, SubjectSchema)
 def update_subject(data, subject_id: uuid.UUID):
     subject = get_for_account(Subject, subject_id, g.account)
-    services.update_subject(g.account, subject, changes=data)
+    services.update_subject(g.account, subject, changes=data, actor=g.actor)
     db.session.commit()
     return subject
 
@@ -117,7 +119,9 @@ def update_subject(data, subject_id: uuid.UUID):
 @requires("inventory:write")
 @bp.response(204)
 def delete_subject(subject_id: uuid.UUID):
-    services.delete_subject(g.account, get_for_account(Subject, subject_id, g.account))
+    services.delete_subject(
+        g.account, get_for_account(Subject, subject_id, g.account), actor=g.actor
+    )
     db.session.commit()
 
 
@@ -142,7 +146,7 @@ def import_subjects():
     try:
         rows = imports.rows(request.stream, request.mimetype)
         import_id, count = services.import_subjects(
-            g.account, rows, max_rows=config["MAX_IMPORT_ROWS"]
+            g.account, rows, max_rows=config["MAX_IMPORT_ROWS"], actor=g.actor
         )
     except imports.UploadError as exc:
         raise BadRequest(str(exc)) from None
@@ -160,11 +164,14 @@ def export_subjects(args):
     """Stream every subject of the account; what was sent is audited once the stream ends.
 
     The body is written after this view has returned, when the request's database session
-    is gone (gunicorn): the stream reads through a session of its own, from ids taken here.
+    and its `g` are gone (gunicorn): the stream reads through a session of its own, from
+    ids and the actor taken here. Its audit row is written with `begin_write`, not `@writes`,
+    so that the stream's reads do not hold SQLite's write lock while the client reads.
     """
     fmt = args["format"]
     account_id = g.account.id
-    context = {"actor": g.get("actor"), "request_id": g.get("request_id")}
+    actor = g.actor
+    request_id = logs.request_id()
     schema = SubjectExportSchema()
 
     def lines(account: Account):
@@ -185,8 +192,6 @@ def export_subjects(args):
             yield buffer.getvalue()
 
     def generate():
-        for key, value in context.items():  # the stream may run in an app context of its own
-            setattr(g, key, value)
         account = db.session.get(Account, account_id)  # in the stream's own session
         sent, complete = 0, False
         chunk: list[str] = []
@@ -201,7 +206,11 @@ def export_subjects(args):
             complete = True
         finally:
             sent -= fmt == "csv"  # the header line
-            services.record_export(account, format=fmt, count=sent, complete=complete)
+            begin_write()  # on SQLite, wait for the write lock instead of failing on it
+            with logs.bound_request_id(request_id):
+                services.record_export(
+                    account, format=fmt, count=sent, complete=complete, actor=actor
+                )
             db.session.commit()
 
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
@@ -229,7 +238,7 @@ def list_systems(args):
 @bp.response(201, SystemSchema)
 def create_system(data):
     """Register a data store that holds the account's personal data."""
-    system = services.create_system(g.account, **data)
+    system = services.create_system(g.account, **data, actor=g.actor)
     db.session.commit()
     return system
 
@@ -247,7 +256,7 @@ def get_system(system_id: uuid.UUID):
 @bp.response(200, SystemSchema)
 def update_system(data, system_id: uuid.UUID):
     system = get_for_account(System, system_id, g.account)
-    services.update_system(g.account, system, changes=data)
+    services.update_system(g.account, system, changes=data, actor=g.actor)
     db.session.commit()
     return system
 
@@ -256,5 +265,5 @@ def update_system(data, system_id: uuid.UUID):
 @requires("inventory:write")
 @bp.response(204)
 def delete_system(system_id: uuid.UUID):
-    services.delete_system(g.account, get_for_account(System, system_id, g.account))
+    services.delete_system(g.account, get_for_account(System, system_id, g.account), actor=g.actor)
     db.session.commit()

@@ -165,7 +165,7 @@ def create_subject(
     external_ref: str | None = None,
     source: str | None = None,
     systems: Iterable[uuid.UUID] = (),
-    actor: str | None = None,
+    actor: str,
 ) -> Subject:
     """Add a subject; 409 if the e-mail is already in this account, 422 for unknown systems."""
     held_by = _systems(account, systems)
@@ -189,9 +189,7 @@ def create_subject(
     return subject
 
 
-def update_subject(
-    account: Account, subject: Subject, *, changes: dict, actor: str | None = None
-) -> Subject:
+def update_subject(account: Account, subject: Subject, *, changes: dict, actor: str) -> Subject:
     """Apply a partial update; re-encrypts on a name or e-mail change."""
     held_by = _systems(account, changes["systems"]) if "systems" in changes else None
     if "name" in changes or "email" in changes:
@@ -221,7 +219,7 @@ def update_subject(
     return subject
 
 
-def delete_subject(account: Account, subject: Subject, *, actor: str | None = None) -> None:
+def delete_subject(account: Account, subject: Subject, *, actor: str) -> None:
     """Ordinary deletion (not an Art. 17 erasure: that is the data-subject request's job)."""
     audit.record(
         account,
@@ -273,23 +271,69 @@ def iter_subjects(account: Account) -> Iterator[Subject]:
     yield from db.session.scalars(query)
 
 
-def record_export(account: Account, *, format: str, count: int, complete: bool) -> None:
+def record_export(account: Account, *, format: str, count: int, complete: bool, actor: str) -> None:
     """Audit an export as it was sent: how many subjects, and whether the stream ended
     (a client that went away, or an error, leaves `complete` false)."""
-    begin_write()  # a GET: on SQLite, wait for the write lock instead of failing on it
     audit.record(
         account,
         action="subjects.exported",
         object_type="account",
         object_id=account.public_id,
         data={"format": format, "count": count, "complete": complete},
+        actor=actor,
     )
+
+
+# Erasure (Art. 17) ---------------------------------------------------------------------------
+# A data-subject request's erasure (privacy.dsr.erasure) decides whom to erase, and audits
+# each erasure in the request's name; the inventory deletes its own rows.
+
+
+def held_by(subjects: list[Subject]) -> dict:
+    """Subject id -> the public ids of the systems holding it now; gone subjects are absent.
+    One query, whatever the number of subjects."""
+    if not subjects:
+        return {}
+    subjects_, holdings, systems = Subject.__table__, Holding.__table__, System.__table__
+    rows = db.session.execute(
+        select(subjects_.c.id, systems.c.public_id)
+        .select_from(
+            subjects_.outerjoin(holdings, holdings.c.subject_id == subjects_.c.id).outerjoin(
+                systems, systems.c.id == holdings.c.system_id
+            )
+        )
+        .where(subjects_.c.id.in_({s.id for s in subjects}))
+    ).all()
+    held: dict = {}
+    for row in rows:
+        systems_now = held.setdefault(row.id, set())
+        if row.public_id is not None:
+            systems_now.add(row.public_id)
+    return held
+
+
+def erase_subjects(subjects: list[Subject]) -> None:
+    """Delete these subjects in the caller's transaction, at its next flush: with each row
+    its encrypted name, e-mail and customer id and their indexes, and its holdings (ON
+    DELETE CASCADE). Not audited here: the erasure audits each in its request's name."""
+    for subject in subjects:
+        db.session.delete(subject)
+
+
+def erase_matching(account: Account, condition, *, session=None) -> int:
+    """Delete the account's subjects that match `condition` (a condition on Subject), in
+    the app's database or in the one `session` is bound to (a restore's target), with one
+    statement; their holdings go with them (ON DELETE CASCADE). Returns how many."""
+    session = session or db.session
+    ids = for_account(Subject, account, Subject.id).where(condition)
+    result = session.execute(delete(Subject).where(Subject.id.in_(ids)))
+    return result.rowcount or 0
 
 
 # Systems -----------------------------------------------------------------------------------
 
 
-def create_system(account: Account, *, actor: str | None = None, **data) -> System:
+def create_system(account: Account, *, actor: str, **data) -> System:
     system = System(account_id=account.id, **data)
     db.session.add(system)
     _flush_unique("A system with this name already exists in the account.")
@@ -303,9 +347,7 @@ def create_system(account: Account, *, actor: str | None = None, **data) -> Syst
     return system
 
 
-def update_system(
-    account: Account, system: System, *, changes: dict, actor: str | None = None
-) -> System:
+def update_system(account: Account, system: System, *, changes: dict, actor: str) -> System:
     for key, value in changes.items():
         setattr(system, key, value)
     system.updated_at = utcnow()
@@ -321,7 +363,7 @@ def update_system(
     return system
 
 
-def delete_system(account: Account, system: System, *, actor: str | None = None) -> None:
+def delete_system(account: Account, system: System, *, actor: str) -> None:
     audit.record(
         account,
         action="system.deleted",
@@ -363,7 +405,7 @@ def import_subjects(
     rows: Iterable[tuple[int, dict | str]],
     *,
     max_rows: int,
-    actor: str | None = None,
+    actor: str,
     chunk_size: int | None = None,
 ) -> tuple[uuid.UUID, int]:
     """Validate every row, then insert all of them or none (see the module's docstring).

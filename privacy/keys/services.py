@@ -10,7 +10,6 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy import select
 
-from privacy.accounts.models import Account
 from privacy.accounts.models import Member
 from privacy.database import begin_write
 from privacy.dsr.models import DataSubjectRequest
@@ -19,40 +18,12 @@ from privacy.inventory.models import Subject
 from privacy.processors.models import Webhook
 from privacy.support.models import Operator
 
+# Each re-encrypts its own sealed fields (`reencrypt()`) and records the key in `key_id`.
 ENCRYPTED_MODELS = (Member, Subject, Operator, DataSubjectRequest, Webhook)
 
 
 def _reencrypt(row) -> None:
-    if isinstance(row, DataSubjectRequest):
-        _reencrypt_request(row)
-    elif isinstance(row, Webhook):
-        from privacy.processors import webhooks
-
-        account = db.session.get(Account, row.account_id)
-        secret = webhooks.secret_of(account, row)
-        ring = current_app.extensions["keyring"]
-        row.secret_ct = ring.encrypt(secret, webhooks._aad(account))
-        row.key_id = ring.current_id
-    else:
-        row.reencrypt()
-
-
-def _reencrypt_request(row: DataSubjectRequest) -> None:
-    from privacy.dsr import services as dsr
-
-    ring = current_app.extensions["keyring"]
-    email, message = dsr.email_of(row), dsr.message_of(row)
-    if email is not None:
-        row.email_ct = ring.encrypt(email, dsr._aad(row, "email"))
-    if message is not None:
-        row.message_ct = ring.encrypt(message, dsr._aad(row, "message"))
-    if row.download_ct is not None:
-        from privacy.dsr import results
-
-        old_id, _, sealed = bytes(row.download_ct).partition(b"\n")
-        secret = ring.decrypt(sealed, old_id.decode(), results._aad(row))
-        row.download_ct = ring.current_id.encode() + b"\n" + ring.encrypt(secret, results._aad(row))
-    row.key_id = ring.current_id
+    row.reencrypt()
 
 
 def pending(model) -> int:

@@ -16,6 +16,9 @@ from privacy.extensions import db
 from privacy.processors import services
 from privacy.processors.models import SubProcessor
 
+# Who the register's history, list versions and audit log name for changes made here.
+ACTOR = "cli"
+
 # The platform's own sub-processors, as sample entries (example=True, badged on every page):
 # the DPO checks names, addresses, contacts and dates against the signed contracts.
 EXAMPLES: tuple[dict, ...] = (
@@ -118,9 +121,9 @@ def _seed_one(example: dict) -> dict:
         }
     data = {k: v for k, v in example.items() if k != "dpa"}
     version_name, signed_on = example["dpa"]
-    sp = services.create(data=data, actor="cli", example=True)
-    services.add_dpa(sp, version=version_name, signed_on=signed_on, actor="cli")
-    version = services.activate(sp, actor="cli")
+    sp = services.create(data=data, actor=ACTOR, example=True)
+    services.add_dpa(sp, version=version_name, signed_on=signed_on, actor=ACTOR)
+    version = services.activate(sp, actor=ACTOR)
     db.session.commit()
     return {
         "action": "created",

@@ -1,5 +1,6 @@
 """The account's contract documents from the register: the DPA annex (list of sub-processors)
-and the Art. 30(2) record of processing, as JSON-ready dicts and as PDF."""
+and the Art. 30(2) record of processing, as JSON-ready dicts and as PDF, and the audit of
+their downloads."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from flask import current_app
 from privacy import pdf
 from privacy.accounts.models import Account
 from privacy.accounts.models import Member
+from privacy.audit import services as audit
 from privacy.database import for_account
 from privacy.database import utcnow
 from privacy.extensions import db
 from privacy.processors import notices
-from privacy.processors import services
+from privacy.processors import rules
 from privacy.processors.models import SubProcessor
 
 ANNEX_FORMAT = "privacy-subprocessor-annex/1"
@@ -161,18 +163,14 @@ def _processor() -> dict:
     }
 
 
-def _valid_on(item, today: date) -> bool:
-    return item.signed_on <= today and (item.expires_on is None or item.expires_on > today)
-
-
 def _locations(sp: SubProcessor, today: date) -> list[dict]:
     """Each location with its transfer basis and, for SCCs and BCRs, the safeguard on file."""
     out = []
     for country in sp.locations:
-        t = services.transfer(sp, country, today)
+        t = rules.transfer(sp, country, today)
         item = {
             "country": t.country,
-            "name": services.country_name(t.country),
+            "name": rules.country_name(t.country),
             "basis": t.basis,
             "safeguard": t.detail,
             "signed_on": None,
@@ -187,7 +185,7 @@ def _locations(sp: SubProcessor, today: date) -> list[dict]:
 
 
 def _dpa(sp: SubProcessor, today: date) -> dict | None:
-    valid = [d for d in sp.dpas if _valid_on(d, today)]
+    valid = [d for d in sp.dpas if rules.valid_on(d, today)]
     if not valid:
         return None
     latest = max(valid, key=lambda d: d.signed_on)
@@ -312,3 +310,15 @@ def render_annex_pdf(account: Account, at: datetime | None = None) -> bytes:
 def render_record_pdf(account: Account, at: datetime | None = None) -> bytes:
     """record() as PDF."""
     return _render_once("processors/pdf/record.html", record(account, at))
+
+
+def record_download(account: Account, *, name: str, actor: str) -> None:
+    """Audit that `actor` downloaded the account's document `name` (ids only, no content)."""
+    audit.record(
+        account,
+        action="document.downloaded",
+        object_type="account",
+        object_id=account.public_id,
+        data={"document": name},
+        actor=actor,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import JSON
 from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
@@ -28,9 +29,6 @@ from privacy.database import UTCDateTime
 from privacy.extensions import db
 
 STATUSES = ("draft", "active", "retired")
-SAFEGUARD_KINDS = ("scc", "bcr")
-SCC_MODULES = (1, 2, 3, 4)
-SCC_DECISION = "Commission Implementing Decision (EU) 2021/914"
 
 
 class SubProcessor(PublicIdMixin, TimestampMixin, db.Model):
@@ -214,3 +212,27 @@ class Webhook(AccountScopedMixin, db.Model):
     secret_ct: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     key_id: Mapped[str] = mapped_column(String(32), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    # The secret's additional data names the account: one webhook per account.
+    account = relationship("Account")
+
+    @staticmethod
+    def _ring():
+        return current_app.extensions["keyring"]
+
+    def _aad(self) -> bytes:
+        return f"{self.__tablename__}:{self.account.public_id}:secret".encode()
+
+    def seal_secret(self, secret: str) -> None:
+        """Encrypt the signing secret with the current data key, bound to the account."""
+        ring = self._ring()
+        self.secret_ct = ring.encrypt(secret, self._aad())
+        self.key_id = ring.current_id
+
+    def unseal_secret(self) -> str:
+        """The signing secret; KeyRingError or InvalidTag when its key left the key ring."""
+        return self._ring().decrypt(self.secret_ct, self.key_id, self._aad())
+
+    def reencrypt(self) -> None:
+        """Re-encrypt the secret under the current key (rotation)."""
+        self.seal_secret(self.unseal_secret())

@@ -1,10 +1,12 @@
-"""Change notices to customers (Art. 28(2)): every list version is announced to the admins
-of every account (e-mail and in-app notice), and becomes effective for an account when its
-notice period has passed, unless that account objected."""
+"""Change notices to customers (Art. 28(2)): what a notice says about a sub-processor; every
+list version is announced to the admins of every account (e-mail and in-app notice), and
+becomes effective for an account when its notice period has passed, unless that account
+objected. The register (privacy.processors.services) announces its changes here."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from datetime import datetime
 
 from flask import render_template
@@ -23,12 +25,39 @@ from privacy.errors import Conflict
 from privacy.errors import NotFound
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
+from privacy.processors import rules
 from privacy.processors import webhooks
 from privacy.processors.models import ListVersion
 from privacy.processors.models import Notice
 from privacy.processors.models import Objection
 from privacy.processors.models import SubProcessor
 from privacy.support.models import Operator
+
+
+def notice_of(sp: SubProcessor, today: date | None = None) -> dict:
+    """What a change notice says about `sp` (Art. 28(2), SCC Clause 9), with the transfer
+    basis of each location on `today` (default today): frozen per list version."""
+    today = today or utcnow().date()
+    return {
+        "id": str(sp.public_id),
+        "legal_name": sp.legal_name,
+        "address": sp.address,
+        "contact": sp.contact,
+        "website": sp.website,
+        "purpose": sp.purpose,
+        "data_categories": list(sp.data_categories),
+        "subject_categories": list(sp.subject_categories),
+        "locations": [
+            {
+                "country": t.country,
+                "name": rules.country_name(t.country),
+                "basis": t.basis,
+                "safeguard": t.detail,
+            }
+            for t in (rules.transfer(sp, c, today) for c in sp.locations)
+        ],
+        "services": list(sp.services),
+    }
 
 
 def announce(version: ListVersion) -> int:
@@ -195,15 +224,13 @@ def change_of(version: ListVersion, *, may_object: bool) -> dict:
 def account_view(account: Account, at: datetime | None = None) -> dict:
     """What is effective for `account` at `at` (default now; sub-processors as notice_of
     describes them), the changes pending then, and the account's objections made by then."""
-    from privacy.processors import services
-
     now = utcnow()
     at = at or now
     objected = {o.list_version_id for o in objections_of(account)}
     return {
         "at": at,
         "list_version": latest_number(at),
-        "effective": [services.notice_of(sp, at.date()) for sp in effective_for(account, at)],
+        "effective": [notice_of(sp, at.date()) for sp in effective_for(account, at)],
         "pending": [
             change_of(v, may_object=may_object(account, v, objected))
             for v in pending_for(account, at)

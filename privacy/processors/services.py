@@ -1,24 +1,20 @@
-"""Register rules: sub-processors with full field history, transfer safeguards, DPAs and
-their documents, the activation rule, and the list versions every change creates.
+"""The register: sub-processors with full field history, transfer safeguards, DPAs and
+their documents, activation and retirement, and the list versions every change creates.
 
 Managed by platform operators with the DPO role; every change is audited on the platform
-chain. Customer-facing parts (notices, objections, what is effective for an account) live in
-privacy.processors.notices.
+chain. The transfer rules are in privacy.processors.rules; every list version is announced
+through privacy.processors.notices, which owns the customer-facing parts (notices,
+objections, what is effective for an account).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from datetime import timedelta
-from functools import lru_cache
-from importlib import resources
 
-import pycountry
 from flask import current_app
 from pypdf import PdfReader
 from sqlalchemy import func
@@ -33,12 +29,14 @@ from privacy.errors import NotFound
 from privacy.errors import PayloadTooLarge
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
-from privacy.processors.models import SCC_DECISION
+from privacy.processors import notices
+from privacy.processors import rules
 from privacy.processors.models import Dpa
 from privacy.processors.models import FieldChange
 from privacy.processors.models import ListVersion
 from privacy.processors.models import Safeguard
 from privacy.processors.models import SubProcessor
+from privacy.processors.rules import SCC_DECISION
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 FIELDS = (
@@ -67,39 +65,6 @@ MAX_LIST_ITEMS = 100
 MAX_ITEM = 500
 # Changes to an active sub-processor that are announced with a notice period.
 NOTIFIABLE = ("locations", "purpose", "data_categories", "subject_categories", "legal_name")
-
-
-# -- countries ---------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _countries() -> dict:
-    data = json.loads(resources.files("privacy.processors").joinpath("countries.json").read_text())
-    return {"eea": frozenset(data["eea"]), "adequacy": {a["country"]: a for a in data["adequacy"]}}
-
-
-def is_eea(code: str) -> bool:
-    return code in _countries()["eea"]
-
-
-def adequacy(code: str) -> dict | None:
-    """The adequacy decision covering `code`, or None; see its 'condition' (US: DPF only)."""
-    return _countries()["adequacy"].get(code)
-
-
-def country_name(code: str) -> str:
-    country = pycountry.countries.get(alpha_2=code)
-    return country.name if country else code
-
-
-def check_country(code) -> str:
-    """An ISO 3166-1 alpha-2 code, upper case; ValueError otherwise."""
-    if not isinstance(code, str) or len(code.strip()) != 2:
-        raise ValueError("Use ISO 3166-1 two-letter country codes, e.g. DE or US.")
-    code = code.strip().upper()
-    if pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"{code} is not an ISO 3166-1 country code.")
-    return code
 
 
 # -- the register ------------------------------------------------------------------------
@@ -151,7 +116,7 @@ def _clean(data: dict, *, partial: bool) -> dict:
             codes, bad = [], []
             for item in value:
                 try:
-                    codes.append(check_country(item))
+                    codes.append(rules.check_country(item))
                 except ValueError as exc:
                     bad.append(str(exc))
             if bad:
@@ -250,14 +215,12 @@ def update(sp: SubProcessor, *, changes: dict, actor: str) -> SubProcessor:
     if sp.status == "active" and material:
         # A new place, purpose or kind of data is a change customers must hear of in advance
         # and may object to, like a new sub-processor.
-        missing = blockers(sp)
+        missing = rules.blockers(sp, utcnow().date())
         if missing:
             raise Conflict(
                 "This change would leave an active sub-processor without what it needs.",
                 errors={"missing": missing},
             )
-        from privacy.processors import notices
-
         version = _new_version("changed", sp, None, actor, extra={"fields": material})
         notices.announce(version)
     return sp
@@ -275,6 +238,17 @@ def list_all(*, status: str | None = None) -> list[SubProcessor]:
     if status:
         query = query.where(SubProcessor.status == status)
     return list(db.session.scalars(query))
+
+
+def public_list(today: date) -> dict:
+    """The published list: the active sub-processors with their transfer bases on `today`,
+    and the newest list version (0 and None before the first)."""
+    latest = db.session.scalar(select(ListVersion).order_by(ListVersion.number.desc()).limit(1))
+    return {
+        "list_version": latest.number if latest else 0,
+        "updated_at": latest.announced_at if latest else None,
+        "subprocessors": [notices.notice_of(sp, today) for sp in list_all(status="active")],
+    }
 
 
 def history(sp: SubProcessor) -> list[FieldChange]:
@@ -317,6 +291,27 @@ def document(key: str) -> bytes:
     return storage.get().get(key)
 
 
+def download_document(document_id: uuid.UUID, *, actor: str) -> tuple[str, bytes]:
+    """A safeguard's or DPA's PDF for the DPO, as (kind, bytes): "dpa", "scc" or "bcr".
+    NotFound when no document has this id. Every download is audited on the platform chain."""
+    item = db.session.scalar(select(Dpa).where(Dpa.public_id == document_id)) or db.session.scalar(
+        select(Safeguard).where(Safeguard.public_id == document_id)
+    )
+    if item is None or item.document_key is None:
+        raise NotFound("Document not found.")
+    kind = "dpa" if isinstance(item, Dpa) else item.kind
+    data = document(item.document_key)
+    audit.record(
+        None,
+        action="subprocessor.document_downloaded",
+        object_type="subprocessor",
+        object_id=item.subprocessor.public_id,
+        data={"document": str(document_id), "kind": kind},
+        actor=actor,
+    )
+    return kind, data
+
+
 def _date(value, field: str, *, required: bool) -> date | None:
     if value in (None, ""):
         if required:
@@ -344,7 +339,7 @@ def add_safeguard(
     """SCCs (module 1-4, Decision 2021/914) or BCRs for transfers to `country`."""
     errors: dict[str, list[str]] = {}
     try:
-        country = check_country(country)
+        country = rules.check_country(country)
     except ValueError as exc:
         errors["country"] = [str(exc)]
     if kind not in ("scc", "bcr"):
@@ -438,77 +433,16 @@ def add_dpa(
     return dpa
 
 
-# -- the activation rule -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """How data may go to one location: None (EEA), an adequacy decision, or a safeguard."""
-
-    country: str
-    basis: str  # "eea", "adequacy", "scc", "bcr", or "none"
-    detail: str
-    safeguard: Safeguard | None = None
-
-    @property
-    def lawful(self) -> bool:
-        return self.basis != "none"
-
-
-def _valid(item, today: date) -> bool:
-    return item.signed_on <= today and (item.expires_on is None or item.expires_on > today)
-
-
-def transfer(sp: SubProcessor, country: str, today: date | None = None) -> Transfer:
-    today = today or utcnow().date()
-    if is_eea(country):
-        return Transfer(country, "eea", "within the EU/EEA")
-    decision = adequacy(country)
-    if decision is not None and (decision.get("condition") != "dpf" or sp.dpf_certified):
-        return Transfer(country, "adequacy", decision["decision"])
-    for safeguard in sp.safeguards:
-        if safeguard.country != country or not _valid(safeguard, today):
-            continue
-        if safeguard.kind == "scc" and safeguard.scc_module == 3:
-            return Transfer(country, "scc", f"SCC module 3, {SCC_DECISION}", safeguard)
-        if safeguard.kind == "bcr":
-            return Transfer(country, "bcr", "Binding corporate rules", safeguard)
-    return Transfer(country, "none", "no valid safeguard")
-
-
-def blockers(sp: SubProcessor, today: date | None = None) -> list[str]:
-    """What keeps `sp` from being active: empty when it may be."""
-    today = today or utcnow().date()
-    missing = []
-    if not sp.locations:
-        missing.append("No processing location is recorded.")
-    for country in sp.locations:
-        if transfer(sp, country, today).lawful:
-            continue
-        decision = adequacy(country)
-        if decision is not None and decision.get("condition") == "dpf":
-            missing.append(
-                f"{country}: not certified under the EU-US Data Privacy Framework, and no "
-                "valid SCC (module 3) or BCR on file."
-            )
-        else:
-            missing.append(
-                f"{country}: no adequacy decision, and no valid SCC (module 3) or BCR on file."
-            )
-    if not any(_valid(d, today) for d in sp.dpas):
-        missing.append("No valid DPA on file." if sp.dpas else "No DPA on file.")
-    return missing
+# -- activation and retirement --------------------------------------------------------
 
 
 def activate(sp: SubProcessor, *, actor: str, replaces: SubProcessor | None = None) -> ListVersion:
     """Activate (409 naming what is missing) and announce the change as a new list version."""
-    from privacy.processors import notices
-
     if sp.status == "active":
         raise Conflict("This sub-processor is active already.")
     if sp.status == "retired":
         raise Conflict("A retired sub-processor cannot be activated again; add it anew.")
-    missing = blockers(sp)
+    missing = rules.blockers(sp, utcnow().date())
     if missing:
         raise Conflict("This sub-processor cannot be activated yet.", errors={"missing": missing})
     if replaces is not None and replaces.status != "active":
@@ -533,8 +467,6 @@ def activate(sp: SubProcessor, *, actor: str, replaces: SubProcessor | None = No
 
 def retire(sp: SubProcessor, *, actor: str, announce: bool = True) -> ListVersion | None:
     """Stop using a sub-processor; customers are told, but removal needs no notice period."""
-    from privacy.processors import notices
-
     if sp.status != "active":
         raise Conflict("Only an active sub-processor can be retired.")
     sp.status = "retired"
@@ -554,37 +486,13 @@ def retire(sp: SubProcessor, *, actor: str, announce: bool = True) -> ListVersio
     return version
 
 
-def notice_of(sp: SubProcessor, today: date | None = None) -> dict:
-    """What a change notice says about `sp` (Art. 28(2), SCC Clause 9): frozen per version."""
-    return {
-        "id": str(sp.public_id),
-        "legal_name": sp.legal_name,
-        "address": sp.address,
-        "contact": sp.contact,
-        "website": sp.website,
-        "purpose": sp.purpose,
-        "data_categories": list(sp.data_categories),
-        "subject_categories": list(sp.subject_categories),
-        "locations": [
-            {
-                "country": t.country,
-                "name": country_name(t.country),
-                "basis": t.basis,
-                "safeguard": t.detail,
-            }
-            for t in (transfer(sp, c, today) for c in sp.locations)
-        ],
-        "services": list(sp.services),
-    }
-
-
 def _new_version(
     change: str, sp: SubProcessor, replaces, actor: str, extra: dict | None = None
 ) -> ListVersion:
     now = utcnow()
     days = 0 if change == "removed" else current_app.config.get("SUBPROCESSOR_NOTICE_DAYS", 30)
     number = (db.session.scalar(select(func.max(ListVersion.number))) or 0) + 1
-    notice = {"change": change, "subprocessor": notice_of(sp), **(extra or {})}
+    notice = {"change": change, "subprocessor": notices.notice_of(sp), **(extra or {})}
     if replaces is not None:
         notice["replaces"] = {"id": str(replaces.public_id), "legal_name": replaces.legal_name}
     version = ListVersion(
@@ -610,7 +518,7 @@ def dashboard(today: date | None = None) -> dict:
     for sp in list_all():
         if sp.status == "retired":
             continue
-        missing = blockers(sp, today)
+        missing = rules.blockers(sp, today)
         if missing and sp.status == "draft":
             blocked.append((sp, missing))
         elif missing:

@@ -20,7 +20,7 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from celery import shared_task
+from celery import Task
 from cryptography.exceptions import InvalidTag
 from flask import current_app
 
@@ -55,22 +55,10 @@ class SecretUnreadable(Exception):
 # -- configuration -----------------------------------------------------------------------
 
 
-def _aad(account: Account) -> bytes:
-    # One webhook per account (unique constraint): the account names the row.
-    return f"subprocessor_webhooks:{account.public_id}:secret".encode()
-
-
-def _new_secret(account: Account, webhook: Webhook) -> str:
+def _new_secret(webhook: Webhook) -> str:
     secret = "whsec_" + secrets.token_urlsafe(32)
-    ring = current_app.extensions["keyring"]
-    webhook.secret_ct = ring.encrypt(secret, _aad(account))
-    webhook.key_id = ring.current_id
+    webhook.seal_secret(secret)
     return secret
-
-
-def secret_of(account: Account, webhook: Webhook) -> str:
-    ring = current_app.extensions["keyring"]
-    return ring.decrypt(webhook.secret_ct, webhook.key_id, _aad(account))
 
 
 def check_url(url) -> str:
@@ -111,8 +99,8 @@ def configure(account: Account, *, url: str, actor: str) -> tuple[Webhook, str |
     webhook = get(account)
     secret = None
     if webhook is None:
-        webhook = Webhook(account_id=account.id, url=url, created_at=utcnow())
-        secret = _new_secret(account, webhook)
+        webhook = Webhook(account_id=account.id, account=account, url=url, created_at=utcnow())
+        secret = _new_secret(webhook)
         db.session.add(webhook)
         action = "subprocessor.webhook_created"
     else:
@@ -128,7 +116,7 @@ def rotate(account: Account, *, actor: str) -> tuple[Webhook, str]:
     webhook = get(account)
     if webhook is None:
         raise NotFound("No webhook is configured.")
-    secret = _new_secret(account, webhook)
+    secret = _new_secret(webhook)
     db.session.flush()
     audit.record(
         account,
@@ -223,32 +211,24 @@ def queue(account: Account, notice: Notice) -> bool:
     notice.webhook_state = PENDING
     notice.webhook_attempts = 0
     db.session.flush()
-    jobs.after_commit(deliver_webhook, notice.id)
+    jobs.after_commit("processors.deliver_webhook", notice.id)
     return True
 
 
-def _signing_secret(account: Account, webhook: Webhook) -> str:
+def _signing_secret(webhook: Webhook) -> str:
     try:
-        return secret_of(account, webhook)
+        return webhook.unseal_secret()
     except (KeyRingError, InvalidTag):
         # Its data key left the key ring: no retry can sign; the admin rotates the secret.
         raise SecretUnreadable("secret unreadable: rotate it") from None
 
 
-@shared_task(
-    name="processors.deliver_webhook",
-    bind=True,
-    max_retries=None,  # the tries are counted on the notice (outbound.MAX_ATTEMPTS)
-    acks_late=True,
-    soft_time_limit=60,  # bounds a receiver that trickles its headers (prefork pools)
-    time_limit=90,
-)
-def deliver_webhook(self, notice_id: int) -> str:
-    """POST one try of a notice to the account's webhook unless it is no longer pending (a
-    delivered one is never sent again); see privacy.outbound.deliver for how tries are
-    counted, retried and recorded. A failure keeps only the status code or the error's
-    class; a secret that cannot be decrypted fails at once, and a webhook removed meanwhile
-    makes it "cancelled"."""
+def deliver(task: Task, notice_id: int) -> str:
+    """Run by the task `processors.deliver_webhook`: POST one try of a notice to the
+    account's webhook unless it is no longer pending (a delivered one is never sent again);
+    see privacy.outbound.deliver for how tries are counted, retried and recorded. A failure
+    keeps only the status code or the error's class; a secret that cannot be decrypted
+    fails at once, and a webhook removed meanwhile makes it "cancelled"."""
 
     def claim() -> outbound.Outgoing | str:
         notice = db.session.get(Notice, notice_id)
@@ -265,7 +245,7 @@ def deliver_webhook(self, notice_id: int) -> str:
         body = json.dumps(body_for(notice.list_version), ensure_ascii=False).encode()
         try:
             # A fresh timestamp on every try: receivers may refuse old ones.
-            signed = headers(_signing_secret(account, webhook), body)
+            signed = headers(_signing_secret(webhook), body)
         except SecretUnreadable as exc:
             _record_on(notice, outbound.Outcome(notice.webhook_attempts, False, str(exc), True))
             return FAILED
@@ -277,7 +257,7 @@ def deliver_webhook(self, notice_id: int) -> str:
         if notice is not None:  # the account was deleted meanwhile
             _record_on(notice, outcome)
 
-    return outbound.deliver(self, claim=claim, record=record)
+    return outbound.deliver(task, claim=claim, record=record)
 
 
 def _record_on(notice: Notice, outcome: outbound.Outcome) -> None:

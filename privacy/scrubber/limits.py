@@ -1,4 +1,5 @@
-"""How many scrub requests run at once in this process: per account, and in all.
+"""How many scrub requests run at once in this process (per account, and in all), and the
+Deadline by which one batch must be done.
 
 Counted per process, in memory: a gunicorn worker's threads are what a flood of scrub
 requests would take, and this is where one process keeps threads free for other requests.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import time
 from collections.abc import Hashable
 
 ACCOUNT = "account"
@@ -74,3 +76,19 @@ class Held:
 slots = Slots()
 # A child forked while a thread held the lock would inherit it held, and the parent's counts.
 os.register_at_fork(after_in_child=slots._reset)
+
+
+class Deadline:
+    """When work on a batch must stop: `seconds` from now (time.monotonic), or never."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.at = None if seconds is None else time.monotonic() + max(seconds, 0.0)
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    def remaining(self) -> float | None:
+        """Seconds left (0 when passed), or None without a deadline."""
+        return None if self.at is None else max(self.at - time.monotonic(), 0.0)

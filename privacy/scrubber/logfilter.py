@@ -23,7 +23,8 @@ what it was; the handler counts such records and reports them like drops. Withou
 budget (the default) every record is scrubbed however long it takes: a huge record then
 delays the ones behind it, and the bounded queue drops (and counts) what does not fit.
 
-Neither imports Flask or the database.
+Neither imports Flask or the database, and importing this module does not import Presidio
+or spaCy: the engine is loaded when the first record is scrubbed.
 """
 
 from __future__ import annotations
@@ -37,14 +38,17 @@ import time
 import weakref
 from collections.abc import Iterable
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import Any
 
 from privacy.scrubber import operators
-from privacy.scrubber.engine import DEFAULT_MODEL
-from privacy.scrubber.engine import REDACT
-from privacy.scrubber.engine import UNSCRUBBED
-from privacy.scrubber.engine import Scrubber
-from privacy.scrubber.engine import ScrubConfig
+from privacy.scrubber.config import DEFAULT_MODEL
+from privacy.scrubber.config import UNSCRUBBED
+from privacy.scrubber.config import ScrubConfig
+from privacy.scrubber.operators import REDACT
+
+if TYPE_CHECKING:
+    from privacy.scrubber.engine import Scrubber
 
 LOGGER_NAME = "privacy.scrubber"
 DEFAULT_MAXSIZE = 10_000
@@ -583,7 +587,15 @@ def _notice(level: int, message: str) -> logging.LogRecord:
 
 
 def _build_scrubber(model: str | None, config: ScrubConfig | None) -> Scrubber:
-    """A Scrubber for `model`; without a config, one per model is shared per process."""
+    """A Scrubber for `model`; without a config, one per model is shared per process.
+
+    The engine is imported here, on the first record to scrub, not with this module: it
+    loads Presidio and spaCy, and the processes that install the handler at start-up (every
+    web worker, Celery child and `flask` command) should not pay for them until a record
+    needs scrubbing.
+    """
+    from privacy.scrubber.engine import Scrubber  # the light start: see the docstring
+
     if config is not None:
         return Scrubber(model=model, config=config)
     with _shared_lock:

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from presidio_analyzer import EntityRecognizer
 from presidio_analyzer import RecognizerResult
 
-PERSON = "PERSON"
+from privacy.scrubber.config import PERSON
 
 # Keys whose value is a person even when it looks like a handle (dots, underscores, digits).
 STRONG_KEYS = {

@@ -11,15 +11,18 @@ import ipaddress
 import re
 
 import phonenumbers
+import re2
+import regex
 from presidio_analyzer import EntityRecognizer
 from presidio_analyzer import RecognizerResult
 from stdnum import iban as stdnum_iban
 
-EMAIL = "EMAIL_ADDRESS"
-PHONE = "PHONE_NUMBER"
-IP = "IP_ADDRESS"
-CARD = "CREDIT_CARD"
-IBAN = "IBAN_CODE"
+from privacy.scrubber import patterns as custom
+from privacy.scrubber.config import CARD
+from privacy.scrubber.config import EMAIL
+from privacy.scrubber.config import IBAN
+from privacy.scrubber.config import IP
+from privacy.scrubber.config import PHONE
 
 # E-mail, also URL-encoded (%40) as in query strings; the local part may carry %2B etc.
 _EMAIL = r"(?P<email>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}(?:@|%40)(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24})"
@@ -275,4 +278,74 @@ def _ipv6(value: str) -> ipaddress.IPv6Address | None:
     try:
         return ipaddress.IPv6Address(value)
     except ValueError:
+        return None
+
+
+class CustomPatterns:
+    """The custom patterns and deny lists of one configuration; thread-safe, reusable."""
+
+    def __init__(self, patterns: dict[str, list[str]], deny: dict[str, list[str]]) -> None:
+        self.programs: list[tuple[str, object]] = []
+        self.legacy: list[tuple[str, object]] = []
+        for entity, expressions in patterns.items():
+            for expression in expressions:
+                try:
+                    self.programs.append((entity, custom.compile_pattern(expression)))
+                except re2.error:
+                    try:
+                        program = regex.compile(expression, custom.LEGACY_FLAGS)
+                    except regex.error:
+                        program = None  # every text it should read stays unscrubbed
+                    self.legacy.append((entity, program))
+        self.deny = [
+            (entity, custom.deny_program(values), {v.lower() for v in values})
+            for entity, values in deny.items()
+            if values
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self.programs or self.legacy or self.deny)
+
+    def scan(self, text: str, timeout: float | None = None) -> list[RecognizerResult]:
+        """Findings of every custom pattern and deny list in `text`.
+
+        Raises Unfinished when a stored pattern RE2 cannot run takes longer than `timeout`
+        seconds (LEGACY_TIMEOUT of privacy.scrubber.patterns when None), or cannot be read at all.
+        """
+        results = []
+        for entity, program in self.programs:
+            results.extend(
+                RecognizerResult(entity, m.start(), m.end(), custom.PATTERN_SCORE)
+                for m in program.finditer(text)
+                if m.end() > m.start()
+            )
+        for entity, program, values in self.deny:
+            for match in program.finditer(text):
+                start, end = match.span(1)
+                end = self._whole_word(text, start, end, values)
+                if end is not None:
+                    results.append(RecognizerResult(entity, start, end, custom.DENY_SCORE))
+        for entity, program in self.legacy:
+            if program is None:
+                raise custom.Unfinished()
+            limit = custom.LEGACY_TIMEOUT if timeout is None else max(timeout, 0.001)
+            try:
+                results.extend(
+                    RecognizerResult(entity, m.start(), m.end(), custom.PATTERN_SCORE)
+                    for m in program.finditer(text, timeout=limit)
+                    if m.end() > m.start()
+                )
+            except TimeoutError:
+                raise custom.Unfinished() from None
+        return results
+
+    @staticmethod
+    def _whole_word(text: str, start: int, end: int, values: set[str]) -> int | None:
+        """End of the deny value at `start` that is a whole word: the match RE2 found, or
+        a shorter value ending at a word boundary inside it; None when there is none."""
+        if end >= len(text) or not custom.is_word(text[end]):
+            return end
+        for stop in range(end - 1, start, -1):
+            if not custom.is_word(text[stop]) and text[start:stop].lower() in values:
+                return stop
         return None

@@ -19,16 +19,16 @@ from flask import stream_with_context
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from privacy.api import Blueprint
 from privacy.auth.permissions import requires
 from privacy.errors import BadRequest
 from privacy.errors import Conflict
 from privacy.errors import PayloadTooLarge
 from privacy.errors import ServiceUnavailable
 from privacy.errors import TooManyRequests
-from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.scrubber import limits
-from privacy.scrubber import service
+from privacy.scrubber import services
 from privacy.scrubber.operators import Operator
 from privacy.scrubber.relay import RelayUnavailable
 from privacy.scrubber.relay import Target
@@ -157,10 +157,10 @@ def scrub(data):
     lines = [data["text"]] if "text" in data else data["lines"]
     if len(lines) > MAX_LINES:
         raise PayloadTooLarge(f"Send at most {MAX_LINES:,} lines a request, or use /scrub/stream.")
-    operator = service.operator_for(g.account, data["mode"])
-    scrubber = service.scrubber_for(g.account)  # the first in a process loads the model
+    operator = services.operator_for(g.account, data["mode"])
+    scrubber = services.scrubber_for(g.account)  # the first in a process loads the model
     _release_database()
-    scrubbed = service.scrub_batch(lines, operator, scrubber, budget=_budget())
+    scrubbed = services.scrub_batch(lines, operator, scrubber, budget=_budget())
     masked = [number for number, s in enumerate(scrubbed, start=1) if s.unscrubbed]
     _report_masked(len(masked), len(lines))
     results = [_result(s, data["findings"]) for s in scrubbed]
@@ -198,8 +198,8 @@ def scrub_stream(args):
         request.max_content_length = _max_body_bytes()
         # Touching the stream now raises 413 for a too-long Content-Length before the 200.
         stream = request.stream
-        operator = service.operator_for(g.account, args["mode"])
-        scrubber = service.scrubber_for(g.account)
+        operator = services.operator_for(g.account, args["mode"])
+        scrubber = services.scrubber_for(g.account)
         report = functools.partial(_report_masked_for, g.account.public_id, _budget())
         _release_database()
         response = Response(
@@ -247,10 +247,10 @@ def relay(args):
         lines.pop()
     if len(lines) > MAX_LINES:
         raise PayloadTooLarge(f"Send at most {MAX_LINES:,} lines a request.")
-    operator = service.operator_for(g.account, args["mode"])
-    scrubber = service.scrubber_for(g.account)
+    operator = services.operator_for(g.account, args["mode"])
+    scrubber = services.scrubber_for(g.account)
     _release_database()
-    results = service.scrub_batch(lines, operator, scrubber, budget=_budget())
+    results = services.scrub_batch(lines, operator, scrubber, budget=_budget())
     masked = [number for number, s in enumerate(results, start=1) if s.unscrubbed]
     _report_masked(len(masked), len(lines))
     scrubbed = [s.text for s in results]
@@ -272,7 +272,7 @@ def relay(args):
 @bp.response(200, ScrubSettingsSchema)
 def get_settings():
     """The account's opt-in entities, custom patterns, deny and allow lists."""
-    return service.get_settings(g.account)
+    return services.get_settings(g.account)
 
 
 @bp.put("/scrub/settings")
@@ -282,7 +282,7 @@ def get_settings():
 def put_settings(data):
     """Replace all of the account's scrubber settings: every field is required (send empty
     ones to clear them); PATCH changes some. Patterns must be RE2 (422 otherwise)."""
-    settings = service.update_settings(g.account, data=data)
+    settings = services.update_settings(g.account, data=data, actor=g.actor)
     db.session.commit()
     return settings
 
@@ -294,7 +294,7 @@ def put_settings(data):
 def patch_settings(data):
     """Change the settings named in the body, each replaced whole; the others stay as they
     are. Patterns must be RE2 (422 otherwise)."""
-    settings = service.patch_settings(g.account, changes=data)
+    settings = services.patch_settings(g.account, changes=data, actor=g.actor)
     db.session.commit()
     return settings
 
@@ -309,8 +309,8 @@ def reverse(data):
     A token of another account, or an altered one, is 422, and the refusal is audited too.
     """
     try:
-        text, count = service.reverse_tokens(g.account, text=data["text"])
-    except service.TokenRefused:
+        text, count = services.reverse_tokens(g.account, text=data["text"], actor=g.actor)
+    except services.TokenRefused:
         db.session.commit()  # the refused attempt stays on record
         raise
     db.session.commit()
@@ -393,7 +393,7 @@ def _render(
     chunk, operator: Operator, with_findings: bool, scrubber, budget: float, counts: list[int]
 ) -> str:
     texts = [t for _, t, e in chunk if e is None]
-    results = service.scrub_batch(texts, operator, scrubber, budget=budget)
+    results = services.scrub_batch(texts, operator, scrubber, budget=budget)
     counts[0] += sum(s.unscrubbed for s in results)
     counts[1] += len(results)
     scrubbed = iter(results)

@@ -7,6 +7,7 @@ import bisect
 import json
 import re
 
+from privacy.scrubber import anonymizer
 from privacy.scrubber import operators
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -28,7 +29,7 @@ def scrub(line: str, findings, operator: operators.Operator) -> str:
     if not findings:
         return line
     if not _is_json(line):
-        return operators.apply(line, findings, operator)
+        return anonymizer.apply(line, findings, operator)
     strings = [(m.start() + 1, m.end() - 1) for m in _JSON_STRING.finditer(line)]
     string_starts = [s for s, _ in strings]
     out, pos = [], 0

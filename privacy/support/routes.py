@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from flask import g
 
+from privacy.api import Blueprint
 from privacy.auth.permissions import requires
 from privacy.database import get_for_account
 from privacy.database import utcnow
-from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.support import services
 from privacy.support.models import SupportGrant

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from privacy.accounts.models import Account
 from privacy.audit import services as audit
 from privacy.audit.models import AuditEvent
+from privacy.auth import sessions
 from privacy.auth.permissions import Authority
 from privacy.auth.permissions import support_permissions
 from privacy.database import email_index
@@ -72,11 +73,12 @@ def find_operator(email: str) -> Operator | None:
 
 
 def disable_operator(operator: Operator, *, actor: str) -> None:
-    from privacy.auth import sessions
+    """Disable an operator (idempotent): they can no longer sign in, and their sessions end.
 
+    The disabling is recorded as `actor`'s doing, the end of the sessions as the system's."""
     if operator.disabled_at is None:
         operator.disabled_at = utcnow()
-        sessions.end_operator_sessions(operator, "operator_disabled")
+        sessions.end_operator_sessions(operator, "operator_disabled", actor=audit.SYSTEM)
         audit.record(
             None,
             action="operator.disabled",

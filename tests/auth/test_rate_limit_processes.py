@@ -62,7 +62,7 @@ def test_the_per_address_limit_is_shared_by_every_worker_process(tmp_path):
         PRIVACY_WEB_THREADS="1",
     )
     helpers.flask_cli(env, "db", "upgrade")
-    args = [str(helpers.BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"]
+    args = [str(helpers.BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
     with helpers.running(args, env, tmp_path / "gunicorn.log"):
         helpers.wait_http(f"http://127.0.0.1:{port}/healthz")
         base = f"http://127.0.0.1:{port}"

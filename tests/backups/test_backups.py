@@ -14,6 +14,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import text
 
 from privacy import create_app
+from privacy.audit import services as audit
 from privacy.backups import services
 from privacy.backups import stream
 from privacy.database import utcnow
@@ -93,7 +94,7 @@ def test_a_backup_is_encrypted_with_a_manifest_beside_it(embedded):
     tenant = make_tenant()
     add_subject(tenant.account, "Zofia Wiśniewska", "zofia@example.pl")
 
-    run = services.run_backup(trigger="cli")
+    run = services.run_backup(trigger="cli", actor=audit.SYSTEM)
 
     assert run.status == "succeeded" and run.key_id == "b1"
     store = services.location()
@@ -115,7 +116,7 @@ def test_a_failed_backup_leaves_nothing_that_looks_valid(embedded, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(stream, "encrypt", dies)
-    run = services.run_backup(trigger="cli")
+    run = services.run_backup(trigger="cli", actor=audit.SYSTEM)
 
     assert run.status == "failed" and run.reason == "The disk is full."
     assert services.manifests() == []
@@ -124,11 +125,11 @@ def test_a_failed_backup_leaves_nothing_that_looks_valid(embedded, monkeypatch):
 
 def test_a_wrong_key_or_an_unreachable_store_fails_with_a_clear_reason(embedded, monkeypatch):
     monkeypatch.setitem(embedded.config, "BACKUP_KEYS", "b1:short")
-    assert "PRIVACY_BACKUP_KEYS" in services.run_backup().reason
+    assert "PRIVACY_BACKUP_KEYS" in services.run_backup(actor=audit.SYSTEM).reason
     monkeypatch.setitem(embedded.config, "BACKUP_KEYS", KEY)
     monkeypatch.setitem(embedded.config, "BACKUP_URL", "s3://no-such-bucket/x")
     monkeypatch.setitem(embedded.config, "S3_ENDPOINT_URL", "http://127.0.0.1:9")
-    failed = services.run_backup()
+    failed = services.run_backup(actor=audit.SYSTEM)
     assert failed.status == "failed" and failed.reason
 
 
@@ -140,7 +141,7 @@ def test_a_wrong_key_or_an_unreachable_store_fails_with_a_clear_reason(embedded,
     [(29, True, False), (31, False, True), (89, False, True), (91, False, True)],
 )
 def test_retention_with_a_frozen_clock(embedded, age_days, kept, violation):
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
     now = services.find(run.key).created_at + timedelta(days=age_days)
 
     report = services.enforce_retention(now, dry_run=True)
@@ -165,9 +166,20 @@ def test_erased_subjects_never_come_back_but_ordinary_deletions_do(
     embedded, client_for, tmp_path, queue
 ):
     tenant = make_tenant()
-    add_subject(tenant.account, "Erik Erased", "erik@example.se")
+    crm = inventory.create_system(
+        tenant.account, name="Loyalty cards", kind="crm", region="eu", actor="t"
+    )
+    erik = inventory.create_subject(
+        tenant.account,
+        name="Erik Erased",
+        email="erik@example.se",
+        systems=[crm.public_id],
+        actor="t",
+    )
+    db.session.commit()
+    erik_id = erik.id
     kept = add_subject(tenant.account, "Karin Kept", "karin@example.se")
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
 
     client = client_for(embedded)
     body = {
@@ -183,7 +195,7 @@ def test_erased_subjects_never_come_back_but_ordinary_deletions_do(
     db.session.commit()
 
     target = f"sqlite:///{tmp_path / 'restored.sqlite3'}"
-    result = services.restore(run.key, target=target)
+    result = services.restore(run.key, target=target, actor="cli")
 
     assert result["replayed_erasures"] == 1
     engine = create_engine(target)
@@ -191,6 +203,15 @@ def test_erased_subjects_never_come_back_but_ordinary_deletions_do(
         names = connection.execute(text("SELECT count(*) FROM subjects")).scalar_one()
     engine.dispose()
     assert names == 1  # Karin is back, Erik is not
+    # ...and neither are his rows in other tables: the replay's delete cascades on the
+    # restored SQLite file as in the service (foreign keys on).
+    engine = create_engine(target)
+    with engine.connect() as connection:
+        holdings = connection.execute(
+            text("SELECT count(*) FROM holdings WHERE subject_id = :id"), {"id": erik_id}
+        ).scalar_one()
+    engine.dispose()
+    assert holdings == 0
     restored = create_app(app_config(SQLALCHEMY_DATABASE_URI=target))
     with restored.app_context():
         from privacy.inventory.models import Subject
@@ -205,40 +226,40 @@ def test_restore_refuses_a_non_empty_target_a_missing_id_and_an_unreadable_ledge
     embedded, tmp_path
 ):
     make_tenant()
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
     target = f"sqlite:///{tmp_path / 'restored.sqlite3'}"
-    services.restore(run.key, target=target)
+    services.restore(run.key, target=target, actor="cli")
 
     with pytest.raises(services.BackupError, match="not empty"):
-        services.restore(run.key, target=target)
-    services.restore(run.key, target=target, force=True)
+        services.restore(run.key, target=target, actor="cli")
+    services.restore(run.key, target=target, force=True, actor="cli")
     with pytest.raises(services.BackupError, match="no backup with id"):
-        services.restore("20990101T000000Z-000000", target=target, force=True)
+        services.restore("20990101T000000Z-000000", target=target, force=True, actor="cli")
 
     from privacy import storage
 
     storage.get().put("erasure-ledger/20990101T000000.000000Z-x.json", b"not json")
     other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
     with pytest.raises(Exception, match="ledger"):
-        services.restore(run.key, target=other)
+        services.restore(run.key, target=other, actor="cli")
     assert not os.path.exists(tmp_path / "other.sqlite3")  # nothing restored without the ledger
 
 
 def test_a_tampered_backup_fails_its_checksum(embedded, tmp_path):
     make_tenant()
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
     store = services.location()
     blob = bytearray(store.get(f"backups/{run.key}.bak"))
     blob[-5] ^= 1
     store.put(f"backups/{run.key}.bak", bytes(blob))
     with pytest.raises(services.BackupError, match="checksum"):
-        services.restore(run.key, target=f"sqlite:///{tmp_path / 'r.sqlite3'}")
+        services.restore(run.key, target=f"sqlite:///{tmp_path / 'r.sqlite3'}", actor="cli")
 
 
 def test_a_drill_restores_checks_and_reports(embedded, client_for, queue):
     tenant = make_tenant()
     add_subject(tenant.account, "Erik Erased", "erik@example.se")
-    services.run_backup()
+    services.run_backup(actor=audit.SYSTEM)
     client = client_for(embedded)
     body = {
         "regulation": "gdpr",
@@ -250,7 +271,7 @@ def test_a_drill_restores_checks_and_reports(embedded, client_for, queue):
     client.post("/opendsr/v1/requests", json=body, headers=tenant.headers)
     queue.run()
 
-    report = services.drill()
+    report = services.drill(actor=audit.SYSTEM)
 
     assert report.status == "passed", report.checks
     checks = {c["check"]: c for c in report.checks}
@@ -261,7 +282,7 @@ def test_a_drill_restores_checks_and_reports(embedded, client_for, queue):
 
 
 def test_a_drill_without_backups_fails_with_the_reason(embedded):
-    report = services.drill()
+    report = services.drill(actor=audit.SYSTEM)
     assert report.status == "failed" and "no backup" in report.checks[-1]["reason"]
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from privacy import create_app
+from privacy.audit import services as audit
 from privacy.audit.models import AuditEvent
 from privacy.backups import services
 from privacy.backups import stream
@@ -218,7 +219,7 @@ def test_a_backup_lands_in_s3_encrypted_with_its_manifest_beside_it(live, s3):
     add_subject(tenant.account, "Zofia Wiśniewska", "zofia@example.pl")
     add_subject(tenant.account, "Jan Nowak", "jan@example.pl")
 
-    run = services.run_backup(trigger="cli")
+    run = services.run_backup(trigger="cli", actor=audit.SYSTEM)
 
     assert run.status == "succeeded", run.reason
     prefix = live.config["TEST_BACKUP_PREFIX"]
@@ -255,7 +256,7 @@ def test_a_large_backup_is_streamed_to_s3_in_parts_and_restores_byte_for_byte(
     db.session.execute(text("INSERT INTO ballast VALUES (:a), (:b)"), {"a": ballast, "b": b"x"})
     db.session.commit()
 
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
 
     assert run.status == "succeeded", run.reason
     key = f"{live.config['TEST_BACKUP_PREFIX']}{run.key}.bak"
@@ -266,7 +267,7 @@ def test_a_large_backup_is_streamed_to_s3_in_parts_and_restores_byte_for_byte(
     assert run.size > 12 * MB
 
     target = new_database()
-    services.restore(run.key, target=target)
+    services.restore(run.key, target=target, actor="cli")
     digest = scalar(target, "SELECT md5(data) FROM ballast WHERE length(data) > 1")
     assert digest == hashlib.md5(ballast).hexdigest()  # noqa: S324 - a checksum, not security
 
@@ -280,7 +281,7 @@ def test_a_backup_that_dies_midway_leaves_nothing_in_s3(live, s3, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(stream, "encrypt", dies)
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
 
     assert run.status == "failed" and run.reason == "The disk is full."
     assert backup_objects(s3, live) == []
@@ -301,7 +302,7 @@ def test_erased_subjects_never_come_back_but_ordinary_deletions_do(live, new_dat
     add_subject(tenant.account, "Erik Erased", "erik@example.se")
     karin = add_subject(tenant.account, "Karin Kept", "karin@example.se")
     add_subject(tenant.account, "Lars Left", "lars@example.se")
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
     assert run.status == "succeeded", run.reason
 
     erase_by_request(live, tenant, "erik@example.se", queue)
@@ -324,9 +325,9 @@ def test_erased_subjects_never_come_back_but_ordinary_deletions_do(live, new_dat
 def test_restore_refuses_a_non_empty_target_unless_forced(live, new_database):
     tenant = make_tenant()
     add_subject(tenant.account, "Ada Backup", "ada@example.org")
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
     target = new_database()
-    services.restore(run.key, target=target)
+    services.restore(run.key, target=target, actor="cli")
     engine = create_engine(target)
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM subjects"))
@@ -334,10 +335,10 @@ def test_restore_refuses_a_non_empty_target_unless_forced(live, new_database):
     engine.dispose()
 
     with pytest.raises(services.BackupError, match="not empty; use --force"):
-        services.restore(run.key, target=target)
+        services.restore(run.key, target=target, actor="cli")
     assert scalar(target, "SELECT count(*) FROM subjects") == 0  # untouched
 
-    services.restore(run.key, target=target, force=True)
+    services.restore(run.key, target=target, force=True, actor="cli")
     assert subject_emails(target) == ["ada@example.org"]
     assert [e.data["reason"] for e in audited("backup.restore_failed")] == [
         "The target database is not empty; use --force to replace it."
@@ -350,7 +351,7 @@ def test_a_drill_on_postgresql_passes_in_a_scratch_database_it_drops(
     tenant = make_tenant()
     add_subject(tenant.account, "Erik Erased", "erik@example.se")
     add_subject(tenant.account, "Karin Kept", "karin@example.se")
-    assert services.run_backup().status == "succeeded"
+    assert services.run_backup(actor=audit.SYSTEM).status == "succeeded"
     erase_by_request(live, tenant, "erik@example.se", queue)
     scratch_names = []
     real_scratch = services._scratch
@@ -363,7 +364,7 @@ def test_a_drill_on_postgresql_passes_in_a_scratch_database_it_drops(
         return _Exiting(context, url)
 
     monkeypatch.setattr(services, "_scratch", watched)
-    report = services.drill()
+    report = services.drill(actor=audit.SYSTEM)
 
     assert report.status == "passed", report.checks
     checks = {c["check"]: c for c in report.checks}
@@ -454,11 +455,11 @@ def test_the_cli_end_to_end(live, new_database, monkeypatch):
 
 def test_an_unreachable_store_gives_a_clear_message_and_a_failed_run(live, new_database):
     make_tenant()
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
     live.config["S3_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
     runner = live.test_cli_runner()
 
-    failed = services.run_backup()
+    failed = services.run_backup(actor=audit.SYSTEM)
     assert failed.status == "failed"
     assert failed.reason.startswith("The backup location is unreachable or refused the request")
     assert "EndpointConnectionError" in failed.reason
@@ -475,7 +476,7 @@ def test_an_unreachable_store_gives_a_clear_message_and_a_failed_run(live, new_d
 
 def test_a_key_ring_without_the_backups_key_gives_a_clear_message(live, new_database):
     make_tenant()
-    run = services.run_backup()
+    run = services.run_backup(actor=audit.SYSTEM)
     runner = live.test_cli_runner()
     target = new_database()
 

@@ -48,7 +48,7 @@ def service(tmp_path_factory):
     helpers.flask_cli(env, "db", "upgrade")
     helpers.create_account(env, "Acme", ADMIN_EMAIL)
     web_log, worker_log = tmp_path / "gunicorn.log", tmp_path / "worker.log"
-    web = [str(helpers.BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"]
+    web = [str(helpers.BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
     worker = [
         str(helpers.BIN / "celery"),
         "--app",

@@ -29,7 +29,9 @@ def paused(monkeypatch):
 
 
 def submit(tenant, kind: str = "access", source: str = "opendsr", email: str = EMAIL, **kw):
-    request = services.submit(tenant.account, kind=kind, source=source, email=email, **kw)
+    request = services.submit(
+        tenant.account, kind=kind, source=source, email=email, actor="t", **kw
+    )
     db.session.commit()
     return request
 

@@ -29,7 +29,7 @@ MEMBER = "mia@acme.example"
 
 
 def submit(tenant, *, kind: str = "access", source: str = "form", days_ago: int = 0):
-    request = services.submit(tenant.account, kind=kind, source=source, email=REQUESTER)
+    request = services.submit(tenant.account, kind=kind, source=source, email=REQUESTER, actor="t")
     if days_ago:
         moment = utcnow() - timedelta(days=days_ago)
         request.submitted_at = request.received_at = moment
@@ -330,7 +330,7 @@ def test_the_dpo_page_is_for_the_dpo_only(tenant, new_browser, outbox):
 def test_the_requesters_message_reaches_the_admins_only(client, tenant, new_browser, outbox):
     note = "I closed my account in 2024 <b>and</b> want my invoices kept."
     request = services.submit(
-        tenant.account, kind="erasure", source="form", email=REQUESTER, message=note
+        tenant.account, kind="erasure", source="form", email=REQUESTER, message=note, actor="t"
     )
     db.session.commit()
     admin = new_browser()

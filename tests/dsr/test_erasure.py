@@ -20,12 +20,14 @@ from privacy.database import utcnow
 from privacy.dsr import erasure
 from privacy.dsr import ledger
 from privacy.dsr import package
+from privacy.dsr import results
 from privacy.dsr import services
 from privacy.dsr import tasks
 from privacy.extensions import db
 from privacy.inventory import services as inventory
 from privacy.inventory.models import Holding
 from privacy.inventory.models import Subject
+from tests.inventory.test_encryption import raw_database_bytes
 
 # A controller's receipt time the OpenDSR API takes: recent (at most 92 days ago).
 RECENT = (datetime.now(UTC) - timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -148,8 +150,8 @@ def test_a_worker_killed_midway_leaves_a_request_that_completes_on_the_next_run(
     assert tasks.process(request.id) == "claimed"
     assert subjects(tenant) == [EMAIL]
     # ... then the next run (the sweep's, or the redelivered task) finishes it.
-    later = utcnow() + tasks.CLAIM + timedelta(seconds=1)
-    monkeypatch.setattr(tasks, "utcnow", lambda: later)
+    later = utcnow() + erasure.CLAIM + timedelta(seconds=1)
+    monkeypatch.setattr(services, "utcnow", lambda: later)
     assert tasks.process(request.id) == "completed"
     assert subjects(tenant) == []
     assert len(list(storage.get().list(ledger.PREFIX))) == 1  # the same entry, not a second
@@ -290,8 +292,6 @@ def test_instructions_are_confirmed_once(client, tenant, held, queue):
 
 
 def test_the_receipt_pdf_is_rendered_on_first_download_and_kept(client, tenant, held, queue):
-    from privacy.dsr import results
-
     request = erase(client, tenant, queue=queue)
     path = "/" + results.url_of(request).split("://", 1)[1].split("/", 1)[1]
     key = request.results_prefix + "receipt.pdf.enc"
@@ -368,8 +368,6 @@ def test_an_erasure_by_customer_id_erases_every_record_of_that_id(client, tenant
 
 
 def test_the_customer_id_is_gone_after_the_erasure(client, tenant, shared, queue):
-    from tests.inventory.test_encryption import raw_database_bytes
-
     request = erase_customer(client, tenant, "cust-3", queue)
 
     index = inventory.customer_index(tenant.account, "cust-3")

@@ -335,7 +335,7 @@ def _run_flow(tmp_path: Path, ca: Authority, endpoint: str, s3, receiver: Receiv
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
     web_log, worker_log = tmp_path / "gunicorn.log", tmp_path / "worker.log"
-    web = [str(helpers.BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"]
+    web = [str(helpers.BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
     worker = [
         str(helpers.BIN / "celery"),
         "--app",

@@ -11,8 +11,8 @@ from privacy.accounts import services as accounts
 from privacy.audit.models import AuditEvent
 from privacy.database import utcnow
 from privacy.dsr import deadlines
-from privacy.dsr import reminders
 from privacy.dsr import services
+from privacy.dsr import tasks
 from privacy.extensions import db
 from tests.auth.conftest import messages
 from workers import schedule
@@ -21,7 +21,9 @@ REQUESTER = "ana.lima@example.org"
 
 
 def submit(tenant, *, received_days_ago: int = 0, kind: str = "access", **kw):
-    request = services.submit(tenant.account, kind=kind, source="form", email=REQUESTER, **kw)
+    request = services.submit(
+        tenant.account, kind=kind, source="form", email=REQUESTER, actor="t", **kw
+    )
     moment = utcnow() - timedelta(days=received_days_ago)
     request.submitted_at = request.received_at = moment
     request.due_at = deadlines.due_date(moment)
@@ -49,7 +51,7 @@ def test_admins_are_reminded_of_due_and_overdue_requests_once_a_day(tenant, outb
     db.session.commit()
     before = len(mails(outbox))  # the rejection told its requester
 
-    reminders.remind.delay()  # as beat queues it
+    tasks.remind.delay()  # as beat queues it
     assert queue.run("dsr.remind")[0].result == 2
 
     sent = mails(outbox)[before:]
@@ -66,7 +68,7 @@ def test_admins_are_reminded_of_due_and_overdue_requests_once_a_day(tenant, outb
     assert later.reminded_at is None
 
     # The same day again: nothing new.
-    reminders.remind.delay()
+    tasks.remind.delay()
     assert queue.run("dsr.remind")[0].result == 0
     assert len(mails(outbox)) == before + 2
     recorded = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "dsr.reminded"))
@@ -75,30 +77,30 @@ def test_admins_are_reminded_of_due_and_overdue_requests_once_a_day(tenant, outb
 
 def test_the_next_day_they_are_reminded_again(tenant, outbox):
     request = submit(tenant, received_days_ago=40)
-    assert reminders.remind() == 1
+    assert tasks.remind() == 1
     request.reminded_at = utcnow() - timedelta(days=1)  # yesterday's reminder
     db.session.commit()
 
-    assert reminders.remind() == 1
+    assert tasks.remind() == 1
     assert len(mails(outbox)) == 2
 
 
 def test_a_request_newly_due_the_same_day_sends_a_fresh_list(tenant, outbox):
     first = submit(tenant, received_days_ago=40)
-    assert reminders.remind() == 1
+    assert tasks.remind() == 1
     second = submit(tenant, received_days_ago=26)
 
-    assert reminders.remind() == 1
+    assert tasks.remind() == 1
     last = mails(outbox)[-1].get_body(("plain",)).get_content()
     assert str(first.public_id) in last and str(second.public_id) in last
-    assert reminders.remind() == 0
+    assert tasks.remind() == 0
 
 
 def test_accounts_are_reminded_separately(tenant, other_tenant, outbox):
     ours = submit(tenant, received_days_ago=40)
     theirs = submit(other_tenant, received_days_ago=28)
 
-    assert reminders.remind() == 2
+    assert tasks.remind() == 2
 
     by_recipient = {m["To"]: m.get_body(("plain",)).get_content() for m in mails(outbox)}
     assert str(ours.public_id) in by_recipient["admin@acme.example"]
@@ -109,12 +111,12 @@ def test_accounts_are_reminded_separately(tenant, other_tenant, outbox):
 
 def test_nothing_due_sends_nothing(tenant, outbox):
     submit(tenant, received_days_ago=0)
-    assert reminders.remind() == 0
+    assert tasks.remind() == 0
     assert mails(outbox) == []
 
 
-def test_the_reminder_runs_daily_from_beat():
-    assert "privacy.dsr.reminders" in schedule.TASK_MODULES
+def test_the_reminder_runs_daily_from_beat(app):
+    assert "dsr.remind" in app.extensions["celery"].tasks
     (entry,) = [e for e in schedule.BEAT_SCHEDULE.values() if e["task"] == "dsr.remind"]
     assert entry["schedule"].hour == {7} and entry["schedule"].minute == {0}
-    assert reminders.remind.name == "dsr.remind"
+    assert tasks.remind.name == "dsr.remind"

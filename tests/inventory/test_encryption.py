@@ -11,8 +11,18 @@ import pytest
 from sqlalchemy import select
 
 from privacy.accounts.models import Member
+from privacy.crypto import KeyRing
+from privacy.crypto import new_key_entry
+from privacy.dsr import results
+from privacy.dsr import services as dsr
+from privacy.dsr.models import DataSubjectRequest
 from privacy.extensions import db
 from privacy.inventory.models import Subject
+from privacy.keys import services as keys
+from privacy.processors import webhooks
+from privacy.processors.models import Webhook
+from privacy.support import services as support
+from privacy.support.models import Operator
 
 PEOPLE = [
     ("Katarzyna Wróblewska", "katarzyna.wroblewska@example.pl"),
@@ -64,10 +74,6 @@ def test_raw_database_holds_no_plaintext_names_or_emails(client, tenant):
 
 
 def test_rotation_reencrypts_under_newest_key_and_keeps_lookup(app, client, tenant):
-    from privacy.crypto import KeyRing
-    from privacy.crypto import new_key_entry
-    from privacy.keys import services as keys
-
     for name, email in PEOPLE:
         client.post("/api/v1/subjects", json={"name": name, "email": email}, headers=tenant.headers)
     old_ring = app.extensions["keyring"]
@@ -104,17 +110,6 @@ def test_rotate_command_reports_and_status(app, tenant):
 def test_rotation_also_moves_requests_operators_and_webhook_secrets(
     app, client, tenant, tmp_path, monkeypatch
 ):
-    from privacy.crypto import KeyRing
-    from privacy.crypto import new_key_entry
-    from privacy.dsr import results
-    from privacy.dsr import services as dsr
-    from privacy.dsr.models import DataSubjectRequest
-    from privacy.keys import services as keys
-    from privacy.processors import webhooks
-    from privacy.processors.models import Webhook
-    from privacy.support import services as support
-    from privacy.support.models import Operator
-
     monkeypatch.setitem(app.config, "STORAGE_URL", f"file://{tmp_path / 'storage'}")
     monkeypatch.delitem(app.extensions, "storage", raising=False)
     support.create_operator(email="ops@platform.example", name="Ops", role="support", actor="t")
@@ -143,10 +138,10 @@ def test_rotation_also_moves_requests_operators_and_webhook_secrets(
         app.extensions["keyring"] = KeyRing.parse(entry)
         db.session.expire_all()
         request = db.session.get(DataSubjectRequest, request.id)
-        assert dsr.email_of(request) == "ana@example.org" and dsr.message_of(request) == "hola"
+        assert request.unseal_email() == "ana@example.org" and request.unseal_message() == "hola"
         assert results.url_of(db.session.get(DataSubjectRequest, hashed.id)) == link
         webhook = db.session.scalar(select(Webhook))
-        assert webhooks.secret_of(tenant.account, webhook) == secret
+        assert webhook.unseal_secret() == secret
         assert db.session.scalar(select(Operator)).email == "ops@platform.example"
     finally:
         app.extensions["keyring"] = old_ring

@@ -9,11 +9,15 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy import text
 
+from privacy import create_app
+from privacy.accounts import services as accounts
 from privacy.crypto import KeyRing
 from privacy.crypto import new_key_entry
 from privacy.extensions import db
 from privacy.inventory import services as inventory
 from privacy.inventory.models import Subject
+from privacy.keys import services as keys
+from tests.conftest import app_config
 from tests.inventory.test_encryption import raw_database_bytes
 
 REFS = ("cust-ref-0000917", "KD-Wróblewska-77", "crm:4471-alpha")
@@ -90,8 +94,6 @@ def test_lookup_by_customer_id_goes_through_the_keyed_index(client, tenant, othe
 
 
 def test_rotation_re_encrypts_the_customer_id(app, client, tenant):
-    from privacy.keys import services as keys
-
     created = create(client, tenant, 1, REFS[0])
     entry = new_key_entry("k2")
     old_ring = app.extensions["keyring"]
@@ -141,10 +143,6 @@ def raw_file(path: Path) -> bytes:
 def test_the_migration_encrypts_existing_customer_ids_and_downgrade_restores_them(app, tmp_path):
     from flask_migrate import downgrade
     from flask_migrate import upgrade
-
-    from privacy import create_app
-    from privacy.accounts import services as accounts
-    from tests.conftest import app_config
 
     path = tmp_path / "m.sqlite3"
     scratch = create_app(app_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}"))

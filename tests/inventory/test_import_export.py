@@ -10,9 +10,17 @@ import uuid
 from sqlalchemy import func
 from sqlalchemy import select
 
+from privacy.database import utcnow
 from privacy.extensions import db
+from privacy.inventory import services
+from privacy.inventory import tasks
 from privacy.inventory.models import Holding
+from privacy.inventory.models import StagedHolding
+from privacy.inventory.models import StagedSubject
 from privacy.inventory.models import Subject
+from privacy.inventory.schemas import SubjectCreateSchema
+from privacy.inventory.services import validate_import_row
+from workers import schedule
 
 
 def count_subjects() -> int:
@@ -151,7 +159,9 @@ def test_export_jsonl_and_csv_round_trip(client, tenant, other_tenant):
         ("Bo Lee", "bo@example.org"),
     ]
     exported = client.get(
-        "/api/v1/subjects/export", query_string={"format": "csv"}, headers=tenant.headers
+        "/api/v1/subjects/export",
+        query_string={"format": "csv"},
+        headers={**tenant.headers, "X-Request-ID": "export-csv-1"},
     )
     assert exported.mimetype == "text/csv"
     reader = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
@@ -171,6 +181,8 @@ def test_export_jsonl_and_csv_round_trip(client, tenant, other_tenant):
         {"format": "csv", "count": 2, "complete": True},
         {"format": "jsonl", "count": 2, "complete": True},
     ]
+    # Written after the view returned, still under the request's id.
+    assert audit["items"][0]["request_id"] == "export-csv-1"
 
 
 def test_an_export_the_client_stops_reading_is_audited_as_it_was_sent(client, tenant):
@@ -228,9 +240,6 @@ ROWS = [
 def test_import_row_rules_match_the_create_schema(app):
     import marshmallow as ma
 
-    from privacy.inventory.schemas import SubjectCreateSchema
-    from privacy.inventory.services import validate_import_row
-
     schema = SubjectCreateSchema()
     for row in ROWS:
         # The schema names systems by UUID; imports by name too. Compare the other rules.
@@ -267,13 +276,12 @@ def test_an_e_mail_added_meanwhile_makes_the_import_409_and_leaves_nothing(
     client, tenant, monkeypatch
 ):
     """Another request adds one of the addresses between the check and the insert."""
-    from privacy.inventory import services
 
     real_insert = services.bulk_insert
 
     def someone_else_first(table, rows, **kwargs):
         if table.name == "subjects":
-            services.create_subject(tenant.account, name="Racer", email="bo@example.org")
+            services.create_subject(tenant.account, name="Racer", email="bo@example.org", actor="t")
         return real_insert(table, rows, **kwargs)
 
     monkeypatch.setattr(services, "bulk_insert", someone_else_first)
@@ -311,8 +319,6 @@ def test_the_export_names_systems_so_it_imports_into_another_account(client, ten
 
 
 def staged_rows() -> int:
-    from privacy.inventory.models import StagedHolding
-    from privacy.inventory.models import StagedSubject
 
     return sum(
         db.session.scalar(select(func.count()).select_from(model))
@@ -321,8 +327,6 @@ def staged_rows() -> int:
 
 
 def test_an_import_written_in_chunks_publishes_every_row_once(client, tenant, monkeypatch):
-    from privacy.inventory import services
-
     monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
     crm = client.post(
         "/api/v1/systems",
@@ -351,7 +355,6 @@ def test_a_chunked_import_that_meets_an_e_mail_added_meanwhile_leaves_nothing(
 ):
     """Someone adds one of the addresses while the chunks are written: 409, and none of the
     import's rows stays, staged or published."""
-    from privacy.inventory import services
 
     monkeypatch.setattr(services, "IMPORT_CHUNK", 1)
     real_insert = services.bulk_insert
@@ -359,7 +362,9 @@ def test_a_chunked_import_that_meets_an_e_mail_added_meanwhile_leaves_nothing(
 
     def someone_else_meanwhile(table, rows, **kwargs):
         if table.name in ("subjects", "staged_subjects") and not raced:
-            raced.append(services.create_subject(tenant.account, name="Racer", email="c@x.org"))
+            raced.append(
+                services.create_subject(tenant.account, name="Racer", email="c@x.org", actor="t")
+            )
         return real_insert(table, rows, **kwargs)
 
     monkeypatch.setattr(services, "bulk_insert", someone_else_meanwhile)
@@ -376,12 +381,6 @@ def test_a_chunked_import_that_meets_an_e_mail_added_meanwhile_leaves_nothing(
 
 
 def test_staged_rows_left_by_a_dead_import_are_purged(app, tenant):
-    from privacy.database import utcnow
-    from privacy.inventory import services
-    from privacy.inventory import tasks
-    from privacy.inventory.models import StagedSubject
-    from workers import schedule
-
     def stage(import_id, age):
         db.session.add(
             StagedSubject(
@@ -404,5 +403,5 @@ def test_staged_rows_left_by_a_dead_import_are_purged(app, tenant):
 
     assert tasks.purge_staged() == 1
     assert db.session.scalars(select(StagedSubject.import_id)).all() == [running]
-    assert "privacy.inventory.tasks" in schedule.TASK_MODULES
+    assert "inventory.purge_staged" in app.extensions["celery"].tasks
     assert [e for e in schedule.BEAT_SCHEDULE.values() if e["task"] == "inventory.purge_staged"]

@@ -9,7 +9,7 @@ from privacy import pdf
 from privacy.accounts.models import Account
 from privacy.extensions import db
 from privacy.processors import documents
-from privacy.processors.document_routes import DOWNLOAD_LIMIT
+from privacy.processors.routes.documents import DOWNLOAD_LIMIT
 from tests.processors.test_documents import add_register
 
 ANNEX = "/api/v1/documents/subprocessor-annex.pdf"

@@ -284,6 +284,7 @@ def test_members_download_the_documents_and_every_download_is_audited(
         assert "Nordwolke Hosting AG" in pdf_text(response.data)
     events = client.get("/api/v1/audit?action=document.downloaded", headers=tenant.headers)
     assert [e["data"] for e in events.json["items"]] == [{"document": name}]
+    assert events.json["items"][0]["actor"].startswith("token:")
 
 
 def test_the_json_record_is_the_record(client, tenant, register):

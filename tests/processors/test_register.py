@@ -16,6 +16,7 @@ from privacy.errors import PayloadTooLarge
 from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.processors import notices
+from privacy.processors import rules
 from privacy.processors import services
 from privacy.processors.models import ListVersion
 from privacy.processors.models import Notice
@@ -74,28 +75,28 @@ def register(app, monkeypatch, tmp_path):
 )
 def test_lawful_locations_need_only_a_dpa(register, locations, dpf, expected):
     sp = with_dpa(make(locations, dpf_certified=dpf))
-    assert services.blockers(sp, TODAY) == expected
+    assert rules.blockers(sp, TODAY) == expected
 
 
 def test_a_us_company_without_dpf_needs_scc_module_3(register):
     sp = with_dpa(make(["US"]))
-    (missing,) = services.blockers(sp, TODAY)
+    (missing,) = rules.blockers(sp, TODAY)
     assert "US" in missing and "Data Privacy Framework" in missing
 
     services.add_safeguard(
         sp, country="US", kind="scc", scc_module=2, signed_on="2026-01-10", actor="operator:dpo"
     )
-    assert len(services.blockers(sp, TODAY)) == 1  # module 2 is controller to processor
+    assert len(rules.blockers(sp, TODAY)) == 1  # module 2 is controller to processor
     services.add_safeguard(
         sp, country="US", kind="scc", scc_module=3, signed_on="2026-01-10", actor="operator:dpo"
     )
-    assert services.blockers(sp, TODAY) == []
-    assert services.transfer(sp, "US", TODAY).basis == "scc"
+    assert rules.blockers(sp, TODAY) == []
+    assert rules.transfer(sp, "US", TODAY).basis == "scc"
 
 
 def test_a_non_adequate_country_with_and_without_scc(register):
     sp = with_dpa(make(["IN"], legal_name="Support Pvt Ltd"))
-    assert "IN: no adequacy decision" in services.blockers(sp, TODAY)[0]
+    assert "IN: no adequacy decision" in rules.blockers(sp, TODAY)[0]
     services.add_safeguard(
         sp,
         country="IN",
@@ -105,20 +106,20 @@ def test_a_non_adequate_country_with_and_without_scc(register):
         expires_on="2026-06-30",
         actor="operator:dpo",
     )
-    assert services.blockers(sp, date(2026, 6, 1)) == []
-    assert services.blockers(sp, TODAY)  # the SCC expired on 30 June
+    assert rules.blockers(sp, date(2026, 6, 1)) == []
+    assert rules.blockers(sp, TODAY)  # the SCC expired on 30 June
     services.add_safeguard(
         sp, country="IN", kind="bcr", signed_on="2026-07-01", actor="operator:dpo"
     )
-    assert services.blockers(sp, TODAY) == []
-    assert services.transfer(sp, "IN", TODAY).basis == "bcr"
+    assert rules.blockers(sp, TODAY) == []
+    assert rules.transfer(sp, "IN", TODAY).basis == "bcr"
 
 
 def test_a_missing_or_expired_dpa_blocks(register):
     sp = make(["DE"])
-    assert services.blockers(sp, TODAY) == ["No DPA on file."]
+    assert rules.blockers(sp, TODAY) == ["No DPA on file."]
     with_dpa(sp, expires_on="2026-06-30")
-    assert services.blockers(sp, TODAY) == ["No valid DPA on file."]
+    assert rules.blockers(sp, TODAY) == ["No valid DPA on file."]
 
 
 def test_activation_is_refused_with_what_is_missing_then_announced(register, tenant, other_tenant):

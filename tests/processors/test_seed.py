@@ -9,7 +9,9 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from privacy.audit.models import AuditEvent
+from privacy.database import utcnow
 from privacy.extensions import db
+from privacy.processors import rules
 from privacy.processors import services
 from privacy.processors.models import FieldChange
 from privacy.processors.models import ListVersion
@@ -50,7 +52,8 @@ def test_seed_loads_the_platforms_sub_processors_activated_and_announced(
     registered = services.list_all()
     assert sorted(sp.legal_name for sp in registered) == sorted(NAMES)
     assert all(sp.example and sp.status == "active" and sp.dpas for sp in registered)
-    assert all(services.blockers(sp) == [] for sp in registered)
+    today = utcnow().date()
+    assert all(rules.blockers(sp, today) == [] for sp in registered)
     # Every account is told of every version (Art. 28(2)).
     assert count(Notice) == 4 and count(ListVersion) == 4
 
@@ -58,8 +61,8 @@ def test_seed_loads_the_platforms_sub_processors_activated_and_announced(
     assert aws.locations == ["DE", "US"] and aws.dpf_certified
     assert any("Frankfurt, eu-central-1" in s for s in aws.services)
     assert any("North Virginia, us-east-1" in s for s in aws.services)
-    assert services.transfer(aws, "DE").basis == "eea"
-    us = services.transfer(aws, "US")
+    assert rules.transfer(aws, "DE", today).basis == "eea"
+    us = rules.transfer(aws, "US", today)
     assert us.basis == "adequacy" and "Data Privacy Framework" in us.detail
     notice = db.session.scalar(select(ListVersion).where(ListVersion.number == 1)).notice
     assert [loc["name"] for loc in notice["subprocessor"]["locations"]] == [

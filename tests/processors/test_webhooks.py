@@ -20,6 +20,7 @@ from sqlalchemy import select
 from privacy import outbound
 from privacy.audit.models import AuditEvent
 from privacy.extensions import db
+from privacy.paths import ROOT
 from privacy.processors import services
 from privacy.processors import webhooks
 from privacy.processors.models import Notice
@@ -141,11 +142,11 @@ def test_the_secret_is_shown_once_and_stored_encrypted(client, tenant, register)
     assert shown.status_code == 200 and "secret" not in shown.json
     row = db.session.scalar(select(Webhook))
     assert secret.encode() not in bytes(row.secret_ct)
-    assert webhooks.secret_of(tenant.account, row) == secret
+    assert row.unseal_secret() == secret
 
     moved = put_webhook(client, tenant, "https://hooks.acme.example/v2")
     assert moved.status_code == 200 and "secret" not in moved.json
-    assert webhooks.secret_of(tenant.account, db.session.scalar(select(Webhook))) == secret
+    assert db.session.scalar(select(Webhook)).unseal_secret() == secret
 
     rotated = put_webhook(client, tenant, "https://hooks.acme.example/v2", rotate_secret=True)
     assert rotated.status_code == 200 and rotated.json["secret"] not in (secret, None)
@@ -253,8 +254,6 @@ def test_a_notice_is_posted_signed_with_a_timestamp(
 
 
 def test_the_readme_snippet_verifies_a_real_delivery(hooked, receiver, queue):
-    from privacy import ROOT
-
     section = (ROOT / "README.md").read_text().split("## Sub-processors", 1)[1]
     snippet = section.split("```python", 1)[1].split("```", 1)[0]
     namespace: dict = {}
@@ -420,7 +419,7 @@ def test_an_admin_sets_up_rotates_and_removes_the_webhook_on_the_page(
     assert 'id="webhook-secret"' in html and "not shown again" in html
     secret = html.split('id="webhook-secret">')[1].split("<")[0]
     row = db.session.scalar(select(Webhook))
-    assert webhooks.secret_of(tenant.account, row) == secret
+    assert row.unseal_secret() == secret
     assert secret not in text(browser.get())  # shown once
 
     rotated = browser.post("/account/subprocessors/webhook/rotate")
@@ -428,7 +427,7 @@ def test_an_admin_sets_up_rotates_and_removes_the_webhook_on_the_page(
     new_secret = text(rotated).split('id="webhook-secret">')[1].split("<")[0]
     assert new_secret != secret
     db.session.expire_all()
-    assert webhooks.secret_of(tenant.account, db.session.scalar(select(Webhook))) == new_secret
+    assert db.session.scalar(select(Webhook)).unseal_secret() == new_secret
 
     removed = browser.post("/account/subprocessors/webhook/delete")
     assert removed.status_code == 303

@@ -16,9 +16,11 @@ import pytest
 
 from privacy.scrubber import engine
 from privacy.scrubber import logfilter
-from privacy.scrubber.engine import UNSCRUBBED
-from privacy.scrubber.engine import Deadline
+from privacy.scrubber.config import DEFAULT_ENTITIES
+from privacy.scrubber.config import UNSCRUBBED
+from privacy.scrubber.config import ScrubConfig
 from privacy.scrubber.engine import Scrubber
+from privacy.scrubber.limits import Deadline
 from tests.scrubber.test_relay import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +119,7 @@ def test_ner_reads_bounded_windows_a_few_per_model_call():
 
 def test_opt_in_ner_entities_on_a_huge_line_are_bounded_not_an_error():
     # Locations make NER read whole lines; spaCy refuses a text over 1,000,000 characters.
-    scrubber = Scrubber(config=engine.ScrubConfig(entities=engine.DEFAULT_ENTITIES | {"LOCATION"}))
+    scrubber = Scrubber(config=ScrubConfig(entities=DEFAULT_ENTITIES | {"LOCATION"}))
     line = "Paris and Berlin " * 70_000
     scanned = 1 + len(list(engine.pieces(line)))  # the line's patterns all run, then NER starts
     (result,) = scrubber.scrub_batch([line], budget=AfterLooks(scanned + 2))

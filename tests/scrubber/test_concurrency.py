@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from privacy.scrubber import limits
-from privacy.scrubber import service
+from privacy.scrubber import services
 
 LINE = "login ok for m.rossi@posteo.it from 203.0.113.77"
 
@@ -33,14 +33,14 @@ def gate(monkeypatch):
         open = threading.Event()
         inside = threading.Event()
 
-    real = service.scrub_batch
+    real = services.scrub_batch
 
     def held(*args, **kwargs):
         Gate.inside.set()
         assert Gate.open.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service, "scrub_batch", held)
+    monkeypatch.setattr(services, "scrub_batch", held)
     yield Gate
     Gate.open.set()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from privacy.scrubber.config import ScrubConfig
 from privacy.scrubber.engine import Scrubber
-from privacy.scrubber.engine import ScrubConfig
 
 
 @pytest.fixture(scope="module")

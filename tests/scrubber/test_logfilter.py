@@ -456,8 +456,6 @@ def test_a_forked_child_drains_its_own_records(make, tmp_path):
 
 
 def test_the_services_own_logs_are_scrubbed_and_keep_the_request_id(app):
-    from flask import g
-
     from privacy import logs
 
     logs.configure_logging("json", "INFO")
@@ -467,8 +465,8 @@ def test_the_services_own_logs_are_scrubbed_and_keep_the_request_id(app):
         (stream,) = handler.targets
         buffer = io.StringIO()
         stream.setStream(buffer)
-        with app.test_request_context("/"):
-            g.request_id = "req-123"
+        with app.test_request_context("/healthz", headers={"X-Request-ID": "req-123"}):
+            app.preprocess_request()  # the before-request hooks: the request id is taken
             logging.getLogger("privacy.test").warning("mail to %s bounced", EMAIL)
         assert handler.flush()
         (line,) = [json.loads(x) for x in buffer.getvalue().splitlines()]

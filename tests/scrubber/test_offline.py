@@ -16,7 +16,8 @@ socket.socket.connect_ex = refuse
 socket.create_connection = lambda address, *a, **k: refuse(None, address)
 socket.getaddrinfo = lambda host, *a, **k: refuse(None, host)
 
-from privacy.scrubber.engine import DEFAULT_ENTITIES, ScrubConfig, Scrubber
+from privacy.scrubber.config import DEFAULT_ENTITIES, ScrubConfig
+from privacy.scrubber.engine import Scrubber
 from privacy.scrubber.operators import Operator
 lines = [
     "GET https://shop.example.co.uk/verify?email=ana.lima%40example.org HTTP/1.1",

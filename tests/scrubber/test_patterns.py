@@ -7,10 +7,10 @@ import pytest
 
 from privacy.extensions import db
 from privacy.scrubber import patterns
-from privacy.scrubber import service
-from privacy.scrubber.engine import UNSCRUBBED
+from privacy.scrubber import services
+from privacy.scrubber.config import UNSCRUBBED
+from privacy.scrubber.config import ScrubConfig
 from privacy.scrubber.engine import Scrubber
-from privacy.scrubber.engine import ScrubConfig
 from privacy.scrubber.models import ScrubSettings
 
 SETTINGS = "/api/v1/scrub/settings"
@@ -29,7 +29,7 @@ def test_a_catastrophic_pattern_is_accepted_and_runs_in_re2(client, tenant):
     )
     assert saved.status_code == 200, saved.json
 
-    scrubber = service.scrubber_for(tenant.account)
+    scrubber = services.scrubber_for(tenant.account)
     assert [entity for entity, _ in scrubber.custom.programs] == ["TICKET"]
     assert scrubber.custom.legacy == []
     # 100,000 a's and a "!": a backtracking engine would not finish this in our lifetime.

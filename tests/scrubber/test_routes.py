@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from privacy.scrubber import service
+from privacy.scrubber import services
 from tests.conftest import TEST_INDEX_KEY
 
 SCRUB = "/api/v1/scrub"
@@ -134,9 +134,9 @@ def test_account_keys_are_hkdf_of_the_index_key_and_the_account_id(app, tenant, 
         return hkdf.derive(base64.b64decode(TEST_INDEX_KEY))
 
     for account in (tenant.account, other_tenant.account):
-        assert service.account_key(account, "pseudonym") == expected("pseudonym", 32, account)
-        assert service.account_key(account, "token") == expected("token", 64, account)
-    assert service.account_key(tenant.account, "token") != service.account_key(
+        assert services.account_key(account, "pseudonym") == expected("pseudonym", 32, account)
+        assert services.account_key(account, "token") == expected("token", 64, account)
+    assert services.account_key(tenant.account, "token") != services.account_key(
         other_tenant.account, "token"
     )
 
@@ -155,7 +155,7 @@ def test_rotating_the_index_key_changes_pseudonyms_and_strands_tokens(
 
 def test_the_scrubber_is_built_once_per_process(client, tenant):
     scrub(client, tenant, text=LINE)
-    assert service.get_scrubber() is service.get_scrubber()
+    assert services.get_scrubber() is services.get_scrubber()
 
 
 # -- reversal ----------------------------------------------------------------------------
@@ -328,13 +328,13 @@ def test_stream_answers_one_object_per_line_in_order(client, tenant):
 
 def test_stream_of_2000_lines_keeps_order_and_scrubs_in_chunks(client, tenant, monkeypatch):
     batches = []
-    scrub_batch = service.scrub_batch
+    scrub_batch = services.scrub_batch
 
     def counting(lines, operator, scrubber=None, **options):
         batches.append(len(lines))
         return scrub_batch(lines, operator, scrubber, **options)
 
-    monkeypatch.setattr(service, "scrub_batch", counting)
+    monkeypatch.setattr(services, "scrub_batch", counting)
     lines = [json.dumps(f"request {i} by user{i}@example.com") for i in range(2000)]
 
     results = ndjson(stream(client, tenant.headers, lines, "?findings=false"))
@@ -434,7 +434,7 @@ def test_a_failure_mid_stream_ends_it_with_an_error_line_and_logs_no_text(
     client, tenant, monkeypatch, caplog
 ):
     calls = []
-    scrub_batch = service.scrub_batch
+    scrub_batch = services.scrub_batch
 
     def failing(lines, operator, scrubber=None, **options):
         calls.append(len(lines))
@@ -442,7 +442,7 @@ def test_a_failure_mid_stream_ends_it_with_an_error_line_and_logs_no_text(
             raise ValueError(f"cannot handle {lines[0]}")
         return scrub_batch(lines, operator, **options)
 
-    monkeypatch.setattr(service, "scrub_batch", failing)
+    monkeypatch.setattr(services, "scrub_batch", failing)
     lines = [json.dumps(f"secret{i}@example.com") for i in range(600)]
 
     results = ndjson(stream(client, tenant.headers, lines))

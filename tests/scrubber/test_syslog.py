@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from privacy import ROOT
+from privacy.paths import ROOT
 from tests import helpers
 from tests.helpers import BIN
 from tests.helpers import free_port
@@ -151,7 +151,7 @@ def test_syslog_ng_http_configuration_scrubs_messages_through_the_relay(tmp_path
         f"--pidfile={tmp_path / 'syslog-ng.pid'}",
         f"--control={tmp_path / 'syslog-ng.ctl'}",
     ]
-    gunicorn = [str(BIN / "gunicorn"), "--config", "python:privacy.gunicorn_conf", "wsgi:app"]
+    gunicorn = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
     daemon_log = tmp_path / "syslog-ng.log"
     with helpers.running(args, daemon_env, daemon_log):
         time.sleep(1.5)

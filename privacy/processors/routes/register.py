@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from flask import g
-from sqlalchemy import select
 
+from privacy.api import Blueprint
 from privacy.auth.permissions import public
 from privacy.auth.permissions import requires
 from privacy.database import utcnow
 from privacy.errors import NotFound
-from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.processors import models  # noqa: F401 - the register's tables
 from privacy.processors import notices
 from privacy.processors import services
 from privacy.processors import webhooks
-from privacy.processors.models import ListVersion
 from privacy.processors.schemas import AccountListArgsSchema
 from privacy.processors.schemas import AccountListSchema
 from privacy.processors.schemas import NoticeSchema
@@ -33,26 +31,13 @@ bp = Blueprint(
 )
 
 
-def public_list() -> dict:
-    """The active sub-processors with their transfer bases today, and the list version."""
-    today = utcnow().date()
-    latest = db.session.scalar(select(ListVersion).order_by(ListVersion.number.desc()).limit(1))
-    return {
-        "list_version": latest.number if latest else 0,
-        "updated_at": latest.announced_at if latest else None,
-        "subprocessors": [
-            services.notice_of(sp, today) for sp in services.list_all(status="active")
-        ],
-    }
-
-
 @bp.get("/public/subprocessors")
 @public
 @bp.response(200, PublicListSchema)
 def get_public_list():
     """The platform's sub-processors: purpose, data categories, locations with the transfer
     basis, and the number of the newest list version. No authentication."""
-    return public_list()
+    return services.public_list(utcnow().date())
 
 
 @bp.get("/subprocessors")

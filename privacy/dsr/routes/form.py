@@ -2,6 +2,7 @@
 
 Anyone may send it; nothing happens until the person uses the link mailed to the address
 they gave (privacy.dsr.verification). The answer is the same for every address.
+The person who sends the form is the actor the audit log names (`verification.ACTOR`).
 """
 
 from __future__ import annotations
@@ -139,7 +140,13 @@ def submit(account_id: uuid.UUID):
     if errors:
         return _form(account, 422, errors=errors, kind=kind, email=raw_email[:320], message=message)
     try:
-        verification.submit(account, kind=kind, email=email, message=message or None)
+        verification.submit(
+            account,
+            kind=kind,
+            email=email,
+            message=message or None,
+            actor=verification.ACTOR,
+        )
     except TooManyRequests as exc:
         db.session.rollback()
         return _too_many(exc)
@@ -183,7 +190,9 @@ def show_link(token: str):
 def use_link():
     """Verify the request and queue its processing; show when it is due."""
     try:
-        dsr, account = verification.confirm(request.form.get("token") or "")
+        dsr, account = verification.confirm(
+            request.form.get("token") or "", actor=verification.ACTOR
+        )
     except verification.LinkRefused as exc:
         db.session.commit()  # a refused link stays used
         return _refused(exc)

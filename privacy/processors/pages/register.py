@@ -24,12 +24,11 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from privacy.accounts.models import Account
-from privacy.audit import services as audit
 from privacy.auth.permissions import DPO
 from privacy.auth.permissions import page
 from privacy.auth.permissions import public
-from privacy.database import begin_write
 from privacy.database import utcnow
+from privacy.database import writes
 from privacy.errors import AppError
 from privacy.errors import Conflict
 from privacy.errors import NotFound
@@ -37,14 +36,13 @@ from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.pages import render_page
 from privacy.processors import notices
+from privacy.processors import rules
 from privacy.processors import services
-from privacy.processors.models import SAFEGUARD_KINDS
-from privacy.processors.models import SCC_MODULES
-from privacy.processors.models import Dpa
 from privacy.processors.models import ListVersion
 from privacy.processors.models import Objection
-from privacy.processors.models import Safeguard
 from privacy.processors.models import SubProcessor
+from privacy.processors.rules import SAFEGUARD_KINDS
+from privacy.processors.rules import SCC_MODULES
 
 bp = Blueprint("processor_pages", __name__)
 
@@ -119,7 +117,7 @@ def in_force(item, today: date) -> str:
 
 @bp.context_processor
 def _helpers():
-    return {"country_name": services.country_name, "show": show, "basis": BASIS}
+    return {"country_name": rules.country_name, "show": show, "basis": BASIS}
 
 
 # -- the public list --------------------------------------------------------------------
@@ -144,7 +142,7 @@ def public_list():
     now = utcnow()
     latest = _latest_versions()
     rows = [
-        (sp, [services.transfer(sp, c, now.date()) for c in sp.locations], latest.get(sp.id))
+        (sp, [rules.transfer(sp, c, now.date()) for c in sp.locations], latest.get(sp.id))
         for sp in services.list_all(status="active")
     ]
     return render_page(
@@ -244,7 +242,7 @@ def _module(value: str | None) -> int | None:
 @page(DPO)
 def dpo_list():
     today = utcnow().date()
-    rows = [(sp, services.blockers(sp, today)) for sp in services.list_all()]
+    rows = [(sp, rules.blockers(sp, today)) for sp in services.list_all()]
     return render_page("processors/dpo_list.html", rows=rows)
 
 
@@ -313,8 +311,8 @@ def _detail_page(sp: SubProcessor, status: int = 200, **context):
         status,
         sp=sp,
         today=today,
-        blockers=services.blockers(sp, today),
-        transfers=[services.transfer(sp, c, today) for c in sp.locations],
+        blockers=rules.blockers(sp, today),
+        transfers=[rules.transfer(sp, c, today) for c in sp.locations],
         history=services.history(sp),
         versions=list(versions),
         replaceable=replaceable,
@@ -384,27 +382,12 @@ def add_dpa():
 
 
 @bp.get("/dpo/subprocessors/document")
+@writes
 @page(DPO)
 def document():
     """A safeguard's or DPA's PDF; every download is on the platform's audit chain."""
     document_id = _uuid(request.args.get("id"), "Document")
-    item = db.session.scalar(select(Dpa).where(Dpa.public_id == document_id)) or db.session.scalar(
-        select(Safeguard).where(Safeguard.public_id == document_id)
-    )
-    if item is None or item.document_key is None:
-        raise NotFound("Document not found.")
-    kind = "dpa" if isinstance(item, Dpa) else item.kind
-    sp_id = item.subprocessor.public_id
-    data = services.document(item.document_key)
-    begin_write()
-    audit.record(
-        None,
-        action="subprocessor.document_downloaded",
-        object_type="subprocessor",
-        object_id=sp_id,
-        data={"document": str(document_id), "kind": kind},
-        actor=g.actor,
-    )
+    kind, data = services.download_document(document_id, actor=g.actor)
     db.session.commit()
     response = Response(data, mimetype="application/pdf")
     name = f"{kind}-{document_id}.pdf"

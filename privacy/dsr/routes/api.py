@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from flask import g
 
+from privacy.api import Blueprint
 from privacy.auth.permissions import requires
 from privacy.database import utcnow
 from privacy.dsr import erasure
@@ -21,7 +22,6 @@ from privacy.dsr.schemas import RejectionSchema
 from privacy.dsr.schemas import RequestDetailSchema
 from privacy.dsr.schemas import RequestListArgsSchema
 from privacy.dsr.schemas import RequestPageSchema
-from privacy.extensions import Blueprint
 from privacy.extensions import db
 from privacy.pagination import decode_cursor
 from privacy.pagination import page
@@ -39,8 +39,8 @@ def _detail(request: DataSubjectRequest) -> DataSubjectRequest:
     # The requester's e-mail and message are personal data the account's admins need to
     # answer; members see the request without them.
     admin = g.authority.role == "admin"
-    request.requester_email = services.email_of(request) if admin else None
-    request.requester_message = services.message_of(request) if admin else None
+    request.requester_email = request.unseal_email() if admin else None
+    request.requester_message = request.unseal_message() if admin else None
     request.callback_deliveries = reminders.deliveries_of(request)
     return request
 

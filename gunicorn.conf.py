@@ -1,4 +1,5 @@
-"""gunicorn settings: `gunicorn --config python:privacy.gunicorn_conf wsgi:app`."""
+"""gunicorn settings. gunicorn reads ./gunicorn.conf.py by default, so `gunicorn wsgi:app` run in
+the project folder uses this file; the Procfile names it: `gunicorn --config gunicorn.conf.py`."""
 
 import json
 import logging

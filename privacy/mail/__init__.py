@@ -9,6 +9,9 @@ once it is sent is skipped. A message whose sending could not be recorded at all
 again under the same Message-ID, the key mail systems recognise a repeat by. A message that
 fails for good (a refused recipient or sender, an address that cannot be read) is kept,
 logged by its id and listed by `flask mail failed`.
+
+The worker's tasks are in privacy.mail.tasks (found by Celery's autodiscovery), the
+`flask mail` commands in privacy.mail.cli.
 """
 
 from __future__ import annotations
@@ -46,9 +49,6 @@ from urllib.parse import parse_qs
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
-import click
-from celery import Task
-from celery import shared_task
 from flask import current_app
 from flask import render_template
 from jinja2 import TemplateNotFound
@@ -57,9 +57,6 @@ from sqlalchemy import CheckConstraint
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
-from sqlalchemy import delete
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -67,7 +64,6 @@ from privacy import files
 from privacy import jobs
 from privacy import outbound
 from privacy.database import UTCDateTime
-from privacy.database import begin_write
 from privacy.errors import TooManyRequests
 from privacy.extensions import db
 from privacy.extensions import limiter
@@ -292,18 +288,6 @@ def render_and_send(to: str | list[str], subject: str, template_base: str, **con
     return send(to, subject, text, html)
 
 
-@shared_task(
-    name="mail.send",
-    autoretry_for=RETRY_ON,
-    retry_backoff=True,
-    max_retries=5,
-    acks_late=True,
-)
-def send_task(to: str | list[str], subject: str, text: str, html: str | None = None) -> str:
-    """send() from a worker; retried with backoff only when the connection fails."""
-    return send(to, subject, text, html)
-
-
 # -- the queue the worker sends --------------------------------------------------------------
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -354,13 +338,15 @@ def _queued_aad(mail_id: int) -> bytes:
     return f"queued_mail:{mail_id}".encode()
 
 
-def _store(queued: QueuedMail, payload: dict) -> None:
+def store_payload(queued: QueuedMail, payload: dict) -> None:
+    """Encrypt `payload` into the row under the current key, bound to the row's id."""
     ring = current_app.extensions["keyring"]
     queued.payload_ct = ring.encrypt(json.dumps(payload), _queued_aad(queued.id))
     queued.key_id = ring.current_id
 
 
-def _load(queued: QueuedMail) -> dict:
+def load_payload(queued: QueuedMail) -> dict:
+    """The payload of a queued message (a Message's fields, or a composer's name and data)."""
     ring = current_app.extensions["keyring"]
     return json.loads(ring.decrypt(queued.payload_ct, queued.key_id, _queued_aad(queued.id)))
 
@@ -373,8 +359,8 @@ def _queue(payload: dict) -> None:
     )
     db.session.add(queued)
     db.session.flush()
-    _store(queued, payload)
-    jobs.after_commit(send_queued, queued.id)
+    store_payload(queued, payload)
+    jobs.after_commit("mail.send_queued", queued.id)
 
 
 def send_after_commit(to: str | list[str], subject: str, text: str, html: str | None = None):
@@ -410,11 +396,9 @@ def compose_after_commit(name: str, **data) -> None:
     _queue({"compose": name, "data": data})
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    message: Message
-    message_id: str
-    attempt: int
+def compose(name: str, data: dict) -> Message | None:
+    """Run composer `name` on `data` (in the worker, in the transaction claiming the message)."""
+    return _COMPOSERS[name](**data)
 
 
 def message_id_of(queued: QueuedMail) -> str:
@@ -423,74 +407,6 @@ def message_id_of(queued: QueuedMail) -> str:
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
     key = outbound.idempotency_key(QueuedMail.__tablename__, queued.id, queued.created_at)
     return f"<{key}@{domain}>"
-
-
-def _claim(mail_id: int) -> _Claimed | str:
-    """In a write transaction: the message to send, its try counted; or why not ("gone",
-    "sent", "failed", "nothing to send")."""
-    queued = db.session.get(QueuedMail, mail_id)
-    if queued is None:
-        return "gone"
-    if queued.state != PENDING:
-        return queued.state
-    try:
-        data = _load(queued)
-        if "compose" in data:
-            message = _COMPOSERS[data["compose"]](**data["data"])
-            if message is None:
-                db.session.delete(queued)
-                return "nothing to send"
-            _store(queued, asdict(message))
-        else:
-            message = Message(**data)
-    except OperationalError:
-        raise  # a busy database: the task runs again
-    except Exception as exc:  # unreadable payload, a composer's failure: final, but kept
-        db.session.rollback()
-        begin_write()
-        queued = db.session.get(QueuedMail, mail_id)
-        if queued is None:
-            return "gone"
-        queued.attempts += 1
-        _failed(queued, _error_text(exc), final=True)
-        _log_failure(mail_id, _error_text(exc), queued.attempts, final=True)
-        return FAILED
-    queued.attempts += 1
-    return _Claimed(message, message_id_of(queued), queued.attempts)
-
-
-def _record_sent(mail_id: int) -> None:
-    now = datetime.now(UTC)
-    queued = db.session.get(QueuedMail, mail_id)
-    if queued is not None:
-        queued.state, queued.sent_at, queued.last_error = SENT, now, None
-        queued.payload_ct = b""  # nothing personal stays once it went out
-    db.session.execute(
-        delete(QueuedMail)
-        .where(QueuedMail.state == SENT, QueuedMail.sent_at < now - SENT_KEPT)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _failed(queued: QueuedMail | None, error: str, *, final: bool) -> None:
-    if queued is not None:
-        queued.last_error = error[:200]
-        if final:
-            queued.state = FAILED
-
-
-def _log_failure(mail_id: int, error: str, attempt: int, *, final: bool) -> None:
-    if final:
-        logger.error(
-            "queued mail %s failed for good (%s, attempt %s); kept, see `flask mail failed`",
-            mail_id,
-            error,
-            attempt,
-        )
-    else:
-        logger.warning(
-            "queued mail %s not sent (%s, attempt %s); trying again", mail_id, error, attempt
-        )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -507,56 +423,6 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPException | ssl.SSLError):
         return False
     return isinstance(exc, OSError)
-
-
-def _error_text(exc: BaseException) -> str:
-    """The error's class and SMTP codes: never its message, which can name a recipient."""
-    name = type(exc).__name__
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = sorted({str(code) for code, _reply in exc.recipients.values()})
-        return f"{name} {','.join(codes)}".strip()[:200]
-    code = getattr(exc, "smtp_code", None)
-    return f"{name} {code}" if code else name
-
-
-@shared_task(name="mail.send_queued", bind=True, max_retries=None, acks_late=True)
-def send_queued(self: Task, mail_id: int) -> str:
-    """Send a queued message once; returns its Message-ID, or why nothing was sent.
-
-    The try is claimed (counted, its Message-ID fixed by the row) and committed before the
-    message goes out; afterwards the message is marked sent, or its error recorded, in a
-    write transaction retried in place (outbound.record_in_place), so a busy database never
-    sends it twice. A message already sent or failed is skipped. A connection failure or a
-    4xx answer is tried again, with pauses doubling from RETRY_BASE_SECONDS, up to
-    MAX_ATTEMPTS tries; anything else fails for good, and the message is kept.
-    """
-    begin_write()
-    claimed = _claim(mail_id)
-    db.session.commit()
-    if isinstance(claimed, str):
-        return claimed
-    message = claimed.message
-    try:
-        send(
-            message.to,
-            message.subject,
-            message.text,
-            message.html,
-            message_id=claimed.message_id,
-        )
-    except Exception as exc:
-        error = _error_text(exc)
-        final = claimed.attempt >= MAX_ATTEMPTS or not is_transient(exc)
-        outbound.record_in_place(
-            lambda: _failed(db.session.get(QueuedMail, mail_id), error, final=final)
-        )
-        _log_failure(mail_id, error, claimed.attempt, final=final)
-        if final:
-            return FAILED
-        pause = RETRY_BASE_SECONDS * 2 ** (claimed.attempt - 1)
-        raise self.retry(countdown=min(RETRY_MAX_SECONDS, pause)) from None
-    outbound.record_in_place(lambda: _record_sent(mail_id))
-    return claimed.message_id
 
 
 # -- limits on mail that people's actions send -------------------------------------------
@@ -613,56 +479,3 @@ def _duration(seconds: int) -> str:
     if seconds < 90:
         return f"{seconds} seconds"
     return f"{math.ceil(seconds / 60)} minutes"
-
-
-# -- `flask mail` ------------------------------------------------------------------------
-
-
-@click.group("mail")
-def cli() -> None:
-    """Queued mail the worker could not send."""
-
-
-@cli.command("failed")
-def failed_command() -> None:
-    """List the messages that failed for good, one JSON object a line (ids, never addresses)."""
-    for queued in db.session.scalars(
-        select(QueuedMail).where(QueuedMail.state == FAILED).order_by(QueuedMail.id)
-    ):
-        row = {
-            "id": queued.id,
-            "queued_at": queued.created_at.isoformat(),
-            "attempts": queued.attempts,
-            "error": queued.last_error,
-        }
-        click.echo(json.dumps(row))
-
-
-@cli.command("discard")
-@click.argument("mail_id", type=int)
-def discard_command(mail_id: int) -> None:
-    """Delete a message that failed for good, with the personal data it holds (once it is
-    clear it will not be sent)."""
-    begin_write()
-    queued = db.session.get(QueuedMail, mail_id)
-    if queued is None or queued.state != FAILED:
-        raise click.ClickException(f"no failed message with id {mail_id}")
-    db.session.delete(queued)
-    db.session.commit()
-    logger.info("queued mail %s discarded", mail_id)
-    click.echo(json.dumps({"id": mail_id, "state": "discarded"}))
-
-
-@cli.command("retry")
-@click.argument("mail_id", type=int)
-def retry_command(mail_id: int) -> None:
-    """Queue a message that failed for good again, with a fresh count of tries (once the
-    mail server or the address is fixed)."""
-    begin_write()
-    queued = db.session.get(QueuedMail, mail_id)
-    if queued is None or queued.state != FAILED:
-        raise click.ClickException(f"no failed message with id {mail_id}")
-    queued.state, queued.attempts, queued.last_error = PENDING, 0, None
-    jobs.after_commit(send_queued, queued.id)
-    db.session.commit()
-    click.echo(json.dumps({"id": mail_id, "state": PENDING}))

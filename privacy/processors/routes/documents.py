@@ -1,5 +1,5 @@
-"""The account's documents: the DPA annex (list of sub-processors) and the Art. 30(2)
-record of processing, as PDF (and JSON for the record)."""
+"""REST API of the account's documents: the DPA annex (list of sub-processors) and the
+Art. 30(2) record of processing, as PDF (and JSON for the record); every download audited."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import json
 from flask import Response
 from flask import g
 
-from privacy.audit import services as audit
+from privacy.api import Blueprint
 from privacy.auth.permissions import requires
-from privacy.database import begin_write
-from privacy.extensions import Blueprint
+from privacy.database import writes
 from privacy.extensions import db
 from privacy.extensions import limiter
 from privacy.processors import documents
@@ -38,14 +37,7 @@ throttled = limiter.shared_limit(DOWNLOAD_LIMIT, scope="documents", key_func=_ac
 
 def _download(name: str, data: bytes, mimetype: str) -> Response:
     """Audit the download (ids only), then send the file."""
-    begin_write()
-    audit.record(
-        g.account,
-        action="document.downloaded",
-        object_type="account",
-        object_id=g.account.public_id,
-        data={"document": name},
-    )
+    documents.record_download(g.account, name=name, actor=g.actor)
     db.session.commit()
     response = Response(data, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -54,6 +46,7 @@ def _download(name: str, data: bytes, mimetype: str) -> Response:
 
 
 @bp.get("/documents/subprocessor-annex.pdf")
+@writes
 @requires(PERMISSION)
 @throttled
 @bp.response(200, description="The DPA annex as PDF.", content_type="application/pdf")
@@ -66,6 +59,7 @@ def subprocessor_annex_pdf():
 
 
 @bp.get("/documents/record-of-processing.pdf")
+@writes
 @requires(PERMISSION)
 @throttled
 @bp.response(200, description="The Art. 30(2) record as PDF.", content_type="application/pdf")
@@ -77,6 +71,7 @@ def record_of_processing_pdf():
 
 
 @bp.get("/documents/record-of-processing.json")
+@writes
 @requires(PERMISSION)
 @throttled
 @bp.response(200, description="The Art. 30(2) record as JSON.", content_type="application/json")

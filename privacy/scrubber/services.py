@@ -6,6 +6,7 @@ import base64
 import logging
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -18,13 +19,15 @@ from privacy.errors import ValidationFailed
 from privacy.extensions import db
 from privacy.scrubber import operators
 from privacy.scrubber import patterns
-from privacy.scrubber.engine import DEFAULT_ENTITIES
-from privacy.scrubber.engine import OPTIONAL_ENTITIES
-from privacy.scrubber.engine import Deadline
-from privacy.scrubber.engine import Scrubbed
-from privacy.scrubber.engine import Scrubber
-from privacy.scrubber.engine import ScrubConfig
+from privacy.scrubber.config import DEFAULT_ENTITIES
+from privacy.scrubber.config import OPTIONAL_ENTITIES
+from privacy.scrubber.config import ScrubConfig
+from privacy.scrubber.limits import Deadline
 from privacy.scrubber.models import ScrubSettings
+
+if TYPE_CHECKING:
+    from privacy.scrubber.engine import Scrubbed
+    from privacy.scrubber.engine import Scrubber
 
 logger = logging.getLogger(__name__)
 SETTINGS_FIELDS = ("entities", "patterns", "deny", "allow")
@@ -47,7 +50,11 @@ class TokenRefused(ValidationFailed):
 
 def get_scrubber() -> Scrubber:
     """The process's Scrubber, built on first use: loading spaCy takes about a second, and
-    a Scrubber is thread-safe once built."""
+    a Scrubber is thread-safe once built. The engine module is imported here, not with this
+    module, so that a process loads Presidio and spaCy when it first scrubs (the light
+    start: a web worker that never scrubs never pays for them)."""
+    from privacy.scrubber.engine import Scrubber  # the light start: see the docstring
+
     global _scrubber
     if _scrubber is None:
         with _scrubber_lock:
@@ -63,7 +70,7 @@ def scrubber_for(account) -> Scrubber:
         return get_scrubber()
     cached = _account_scrubbers.get(account.id)
     if cached is None or cached[0] != settings.updated_at:
-        scrubber = Scrubber(config=_config(settings))
+        scrubber = _with_config(_config(settings))
         if scrubber.custom.legacy:
             # Saved before patterns had to be RE2: they still run, bounded by a timeout.
             logger.warning(
@@ -75,6 +82,12 @@ def scrubber_for(account) -> Scrubber:
         cached = (settings.updated_at, scrubber)
         _account_scrubbers[account.id] = cached
     return cached[1]
+
+
+def _with_config(config: ScrubConfig) -> Scrubber:
+    from privacy.scrubber.engine import Scrubber  # the light start: see get_scrubber
+
+    return Scrubber(config=config)
 
 
 def _config(settings: ScrubSettings) -> ScrubConfig:
@@ -94,7 +107,7 @@ def get_settings(account) -> ScrubSettings:
     )
 
 
-def update_settings(account, *, data: dict, actor: str | None = None) -> ScrubSettings:
+def update_settings(account, *, data: dict, actor: str) -> ScrubSettings:
     """Replace the account's settings with `data` (every field of SETTINGS_FIELDS).
 
     Raises ValidationFailed (422 naming the field) for a pattern RE2 cannot run, a deny list
@@ -104,7 +117,7 @@ def update_settings(account, *, data: dict, actor: str | None = None) -> ScrubSe
     return _save(account, data, changed=SETTINGS_FIELDS, actor=actor)
 
 
-def patch_settings(account, *, changes: dict, actor: str | None = None) -> ScrubSettings:
+def patch_settings(account, *, changes: dict, actor: str) -> ScrubSettings:
     """Change the fields in `changes` (each replaces that field); the others keep their
     values. Checked and audited as update_settings; patterns and deny lists are only
     checked when they are among the changes."""
@@ -119,7 +132,7 @@ def patch_settings(account, *, changes: dict, actor: str | None = None) -> Scrub
     )
 
 
-def _save(account, data: dict, *, changed: Sequence[str], actor: str | None) -> ScrubSettings:
+def _save(account, data: dict, *, changed: Sequence[str], actor: str) -> ScrubSettings:
     errors: dict[str, list[str]] = {}
     if "patterns" in changed:
         for entity, expressions in data["patterns"].items():
@@ -201,7 +214,7 @@ def scrub_batch(
     return (scrubber or get_scrubber()).scrub_batch(lines, operator, budget=budget)
 
 
-def reverse_tokens(account, *, text: str) -> tuple[str, int]:
+def reverse_tokens(account, *, text: str, actor: str) -> tuple[str, int]:
     """`text` with the account's reversible tokens turned back into their values, and how many.
 
     Audited in the caller's transaction either way: `scrub.reversed`, or, when a token does
@@ -213,8 +226,14 @@ def reverse_tokens(account, *, text: str) -> tuple[str, int]:
     except operators.OperatorError:
         tokens = sum(1 for _ in operators.TOKEN.finditer(text))
         audit.record(
-            account, action="scrub.reverse_refused", object_type="scrub", data={"tokens": tokens}
+            account,
+            action="scrub.reverse_refused",
+            object_type="scrub",
+            data={"tokens": tokens},
+            actor=actor,
         )
         raise TokenRefused() from None
-    audit.record(account, action="scrub.reversed", object_type="scrub", data={"tokens": count})
+    audit.record(
+        account, action="scrub.reversed", object_type="scrub", data={"tokens": count}, actor=actor
+    )
     return original, count
