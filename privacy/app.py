@@ -36,7 +36,6 @@ from privacy.dsr.routes import results as dsr_results
 from privacy.extensions import api
 from privacy.extensions import db
 from privacy.extensions import limiter
-from privacy.extensions import migrate
 from privacy.inventory import routes as inventory_routes
 from privacy.keys import cli as keys_cli
 from privacy.mail import cli as mail_cli
@@ -86,7 +85,6 @@ def register_extensions(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     db.init_app(app)
     database.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     api.init_app(app)
     jobs.celery_init_app(app)
     limiter.init_app(app)
@@ -130,6 +128,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     """The `flask` command groups."""
+    app.cli.add_command(database.MigrationCommands())
     app.cli.add_command(accounts_cli.accounts)
     app.cli.add_command(audit_cli.audit)
     app.cli.add_command(backups_cli.backups)

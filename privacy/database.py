@@ -11,10 +11,12 @@ from datetime import UTC
 from datetime import datetime
 from typing import TypeVar
 
+import click
 from flask import Flask
 from flask import current_app
 from flask import has_request_context
 from flask import request
+from flask.cli import ScriptInfo
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import LargeBinary
@@ -41,6 +43,7 @@ from privacy.errors import NotFound
 from privacy.errors import ServiceUnavailable
 from privacy.errors import handle_http_exception
 from privacy.extensions import db
+from privacy.paths import ROOT
 from privacy.validation import email_key
 
 logger = logging.getLogger(__name__)
@@ -261,6 +264,41 @@ def get_for_account(model: type[M], public_id: uuid.UUID, account) -> M:
     if row is None:
         raise NotFound(f"{getattr(model, '__label__', model.__name__)} not found.")
     return row
+
+
+# -- migrations: Flask-Migrate (Alembic), bound when first needed -------------------------
+
+
+def init_migrations(app: Flask) -> None:
+    """Bind Flask-Migrate (Alembic) to `app`: migrations/ as the script folder, batch mode
+    (SQLite alters a table by copying it). Idempotent.
+
+    Not done at start-up: Flask-Migrate imports Alembic, Mako and Pygments, about a sixth of
+    a second that a web worker, a Celery child and every other command would pay for
+    nothing. The `flask db` commands (MigrationCommands) and code that migrates a database
+    itself (the tests' schema) call this first.
+    """
+    if "migrate" in app.extensions:
+        return
+    from flask_migrate import Migrate  # the light start: see the docstring
+
+    Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+
+
+class MigrationCommands(click.Group):
+    """`flask db ...`: Flask-Migrate's command group, imported when it is run. `flask --help`
+    lists this stand-in (its name and help) without importing Flask-Migrate; running it
+    hands the command line to the real group, options and subcommands included."""
+
+    def __init__(self) -> None:
+        super().__init__("db", help="Database migrations (Flask-Migrate): upgrade, current, ...")
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        if parent is not None:
+            init_migrations(parent.ensure_object(ScriptInfo).load_app())
+        from flask_migrate.cli import db as commands  # the light start: see init_migrations
+
+        return commands.make_context(info_name, args, parent=parent, **extra)
 
 
 # -- concurrency: SQLite's settings and write lock, row locks, a busy database -------------

@@ -1,11 +1,11 @@
-"""The extension objects (database, migrations, OpenAPI, rate limits, CSRF): created here,
-bound to an app in create_app (privacy.app.register_extensions)."""
+"""The extension objects (database, OpenAPI, rate limits, CSRF): created here, bound to an
+app in create_app (privacy.app.register_extensions). Migrations (Flask-Migrate) are bound
+when first needed: privacy.database.init_migrations."""
 
 from __future__ import annotations
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
@@ -28,7 +28,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 api = PrivacyApi(spec_kwargs={"extra_plugins": [schemas.OpenApiExtras()]})
 # Limits are declared on the views that need them (sign-in, public forms); the client
 # address is the proxy-corrected remote address (PRIVACY_PROXY_HOPS).

@@ -1,8 +1,11 @@
-"""PDF documents from templates/pdf/ with WeasyPrint; nothing is fetched from the network."""
+"""PDF documents: rendered from templates/pdf/ with WeasyPrint (nothing is fetched from the
+network), and uploaded ones read with pypdf. Both libraries are imported on first use, so
+starting the app imports neither."""
 
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import mimetypes
 from pathlib import Path
@@ -38,6 +41,21 @@ def render_pdf(template: str, **context) -> bytes:
         string=html, base_url=root.as_uri() + "/", url_fetcher=local_fetcher(root)
     )
     return document.write_pdf()
+
+
+def page_count(data: bytes) -> int | None:
+    """The number of pages of the PDF `data`, or None when pypdf cannot read it.
+
+    pypdf answers a malformed file with its own errors, but also with RecursionError (a
+    page tree thousands deep), LimitReachedError, KeyError, AttributeError...: any of them
+    means "cannot be read".
+    """
+    from pypdf import PdfReader  # on first use, as WeasyPrint above
+
+    try:
+        return len(PdfReader(io.BytesIO(data)).pages)
+    except Exception:
+        return None
 
 
 def local_fetcher(root: Path):

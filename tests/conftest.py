@@ -21,6 +21,7 @@ from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from privacy import create_app  # noqa: E402
+from privacy import database  # noqa: E402
 from privacy.accounts import services as accounts  # noqa: E402
 from privacy.extensions import db  # noqa: E402
 from privacy.extensions import limiter  # noqa: E402
@@ -62,6 +63,7 @@ def session_dir() -> Path:
 @pytest.fixture(scope="session")
 def app():
     app = create_app(app_config())
+    database.init_migrations(app)
     with app.app_context():
         upgrade()
     return app

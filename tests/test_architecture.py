@@ -3,6 +3,8 @@ the two contract types of our own find what they are for, and the app starts lig
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import os
 import subprocess
 import sys
@@ -15,7 +17,20 @@ from tests.architecture import AcyclicModulesContract
 from tests.architecture import PrivateNamesContract
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("presidio_analyzer", "presidio_anonymizer", "spacy", "weasyprint", "boto3")
+# Loaded on first use only (the light start of docs/architecture.md).
+HEAVY = (
+    "presidio_analyzer",
+    "presidio_anonymizer",
+    "spacy",
+    "weasyprint",
+    "pypdf",
+    "boto3",
+    "flask_migrate",
+    "alembic",
+    "authlib",
+    "requests",
+    "jsonschema",
+)
 
 
 def test_the_import_contracts_hold():
@@ -33,6 +48,100 @@ def test_tasks_are_queued_by_name_and_found_by_autodiscovery_never_imported():
     assert {m: graph.find_modules_that_directly_import(m) for m in tasks} == {
         m: set() for m in tasks
     }
+
+
+# The imports made inside a function, each for the light start or another stated reason:
+# (module, what it imports, with the names `from X import` brings). Anything else belongs at
+# the top of its file; one that seems to need hiding in a function is a cycle to cut.
+LAZY_IMPORTS = {
+    ("privacy", "privacy.app.create_app"),  # `import privacy` stays free of Flask
+    ("privacy.auth.google", "privacy.auth.oidc"),
+    ("privacy.database", "flask_migrate.Migrate"),
+    ("privacy.database", "flask_migrate.cli.db"),
+    ("privacy.dsr.package", "jsonschema"),
+    ("privacy.outbound", "privacy.http_client"),
+    ("privacy.pdf", "weasyprint"),
+    ("privacy.pdf", "weasyprint.urls.URLFetcher"),
+    ("privacy.pdf", "weasyprint.urls.URLFetcherResponse"),
+    ("privacy.pdf", "pypdf.PdfReader"),
+    ("privacy.storage", "boto3"),
+    ("privacy.storage", "botocore.config.Config"),
+    ("privacy.storage", "boto3.s3.transfer.TransferConfig"),
+    ("privacy.storage", "boto3.exceptions.Boto3Error"),
+    ("privacy.storage", "botocore.exceptions.BotoCoreError"),
+    ("privacy.storage", "botocore.exceptions.ClientError"),
+    ("privacy.scrubber.services", "privacy.scrubber.engine.Scrubber"),
+    ("privacy.scrubber.logfilter", "privacy.scrubber.engine.Scrubber"),
+    # The scrubber itself: the CLI answers --help without its engine; the engine loads spaCy,
+    # the optional US recognizers and the name gazetteer only when asked for them.
+    ("privacy.scrubber.cli", "privacy.scrubber.engine"),
+    ("privacy.scrubber.cli", "privacy.scrubber.structured"),
+    ("privacy.scrubber.cli", "tqdm.tqdm"),
+    ("privacy.scrubber.engine", "spacy"),
+    ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsBankRecognizer"),
+    ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsItinRecognizer"),
+    ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsLicenseRecognizer"),
+    ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsPassportRecognizer"),
+    ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsSsnRecognizer"),
+    ("privacy.scrubber.names", "gender_guesser.detector"),
+}
+
+
+def _function_imports(path: Path, module: str) -> set[tuple[str, str]]:
+    found = set()
+    for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Import):
+                found.update((module, alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                found.update((module, f"{node.module}.{alias.name}") for alias in node.names)
+    return found
+
+
+def test_imports_are_at_the_top_of_files_but_for_the_listed_lazy_loads():
+    found = set()
+    for root in ("privacy", "workers"):
+        for path in sorted((ROOT / root).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found |= _function_imports(path, module)
+    assert found - LAZY_IMPORTS == set(), "move these imports to the top of their files"
+    assert LAZY_IMPORTS - found == set(), "no longer imported in a function: drop from the list"
+
+
+# The edges: the modules that may read Flask's request, `g` or session. Everything below
+# them (services, models, tasks, the infrastructure they use) takes what it needs as
+# arguments: the actor, the account, the request id (privacy.logs).
+EDGES = (
+    "privacy.*.routes",
+    "privacy.*.routes.*",
+    "privacy.*.pages",
+    "privacy.*.pages.*",
+    "privacy.auth.google",
+    "privacy.auth.oidc",  # the sign-in flow's state lives in the session cookie
+    "privacy.auth.permissions",
+    "privacy.auth.sessions",
+    "privacy.database",  # whether the current request writes (SQLite's write lock)
+    "privacy.errors",
+    "privacy.logs",
+    "privacy.pages",
+    "privacy.security",
+)
+
+
+def test_only_the_edges_read_the_request():
+    readers = set()
+    for path in sorted((ROOT / "privacy").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "flask":
+                if {a.name for a in node.names} & {"g", "request", "session"}:
+                    readers.add(module)
+    assert readers, "the check finds nothing: has Flask's import style changed?"
+    assert {m for m in readers if not any(fnmatch.fnmatch(m, e) for e in EDGES)} == set()
 
 
 def _package(tmp_path: Path, files: dict[str, str]) -> grimp.ImportGraph:
@@ -113,7 +222,7 @@ def test_another_domains_private_names_break_the_contract_and_ones_own_do_not(tm
 
 
 @pytest.mark.parametrize("module", ["wsgi", "workers.celery_app"])
-def test_starting_the_app_loads_no_presidio_spacy_weasyprint_or_boto3(tmp_path, module):
+def test_starting_the_app_loads_no_heavy_library_before_it_is_needed(tmp_path, module):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVACY_")}
     env["PRIVACY_INSTANCE_PATH"] = str(tmp_path / "instance")
     env["PRIVACY_BASE_URL"] = "http://127.0.0.1:8000"

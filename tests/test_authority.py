@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from privacy import database
 from privacy.accounts import services as accounts
 from privacy.accounts.models import ApiToken
 from privacy.accounts.models import Member
@@ -360,6 +361,7 @@ def test_the_migration_gives_ownerless_tokens_the_member_who_minted_them(app, tm
     from tests.conftest import app_config
 
     scratch = create_app(app_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'm.db'}"))
+    database.init_migrations(scratch)
     with scratch.app_context():
         upgrade(revision="b12a0a11a001")  # before
         account, admin, _ = accounts.create_account(

@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import marshmallow as ma
+import pypdf
 import pytest
 from sqlalchemy import func
 from sqlalchemy import inspect
@@ -322,7 +323,7 @@ def test_a_parser_that_recurses_too_deep_is_an_unreadable_pdf(register, monkeypa
         def pages(self):
             raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(services, "PdfReader", Recursing)
+    monkeypatch.setattr(pypdf, "PdfReader", Recursing)  # read by privacy.pdf.page_count
     with pytest.raises(services.ValidationFailed) as refused:
         services.check_pdf(b"%PDF-1.7\n")
     assert refused.value.data["errors"] == {"document": ["This PDF cannot be read."]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from privacy import database
 from privacy.extensions import db
 
 
@@ -23,6 +24,7 @@ def test_downgrade_and_upgrade_again(app, tmp_path):
     from tests.conftest import app_config
 
     scratch = create_app(app_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'm.sqlite3'}"))
+    database.init_migrations(scratch)
     with scratch.app_context():
         upgrade()
         downgrade(revision="base")
@@ -42,6 +44,7 @@ def test_the_email_hash_index_is_backfilled_for_existing_subjects(app, tmp_path)
     from tests.conftest import app_config
 
     scratch = create_app(app_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'b.sqlite3'}"))
+    database.init_migrations(scratch)
     with scratch.app_context():
         upgrade(revision="46f631891882")  # before the index existed
         account, _, _ = accounts.create_account(

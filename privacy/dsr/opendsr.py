@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from flask import Response
 from flask import current_app
 
-from privacy import outbound
+from privacy import addresses
 from privacy.accounts.models import Account
 from privacy.database import utcnow
 from privacy.dsr import results
@@ -227,4 +227,4 @@ def callback_ok(url) -> bool:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return False
     allowed = ("https",) if current_app.config.get("PRODUCTION") else ("https", "http")
-    return parts.scheme in allowed and bool(host) and not outbound.refused_url(url)
+    return parts.scheme in allowed and bool(host) and not addresses.refused_url(url)

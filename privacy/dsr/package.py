@@ -9,7 +9,6 @@ import json
 from datetime import timedelta
 from importlib import resources
 
-import jsonschema
 from flask import current_app
 
 from privacy import pdf
@@ -148,8 +147,15 @@ def build_access(account: Account, request: DataSubjectRequest, subjects: list[S
         ],
         "information": _art15(account, subjects),
     }
-    jsonschema.validate(document, schema())  # never deliver a package that breaks its schema
+    _check(document)  # never deliver a package that breaks its schema
     return document
+
+
+def _check(document: dict) -> None:
+    # jsonschema is imported by the worker's first package, not when the app starts.
+    import jsonschema
+
+    jsonschema.validate(document, schema())
 
 
 def build_receipt(

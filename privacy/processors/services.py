@@ -10,16 +10,15 @@ objections, what is effective for an account).
 from __future__ import annotations
 
 import hashlib
-import io
 import uuid
 from datetime import date
 from datetime import timedelta
 
 from flask import current_app
-from pypdf import PdfReader
 from sqlalchemy import func
 from sqlalchemy import select
 
+from privacy import pdf
 from privacy import storage
 from privacy import validation
 from privacy.audit import services as audit
@@ -268,14 +267,7 @@ def check_pdf(data: bytes) -> str:
         raise PayloadTooLarge("A document is at most 20 MB.")
     if not data.startswith(b"%PDF-"):
         raise ValidationFailed(errors={"document": ["This file is not a PDF."]})
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        readable = len(reader.pages) >= 1
-    except Exception:
-        # pypdf answers a malformed file with its own errors, but also with RecursionError
-        # (a page tree thousands deep), LimitReachedError, KeyError, AttributeError...
-        readable = False
-    if not readable:
+    if not pdf.page_count(data):
         raise ValidationFailed(errors={"document": ["This PDF cannot be read."]})
     return hashlib.sha256(data).hexdigest()
 

@@ -24,6 +24,7 @@ from celery import Task
 from cryptography.exceptions import InvalidTag
 from flask import current_app
 
+from privacy import addresses
 from privacy import jobs
 from privacy import outbound
 from privacy.accounts.models import Account
@@ -81,7 +82,7 @@ def check_url(url) -> str:
             message = f"An absolute {' or '.join(allowed)} URL."
         elif parts.username is not None or parts.password is not None:
             message = "No credentials in the URL: deliveries are signed with the secret."
-        elif outbound.refused_url(url):
+        elif addresses.refused_url(url):
             message = "The host must be a public address."
     if message:
         raise ValidationFailed(errors={"url": [message]})

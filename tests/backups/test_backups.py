@@ -14,6 +14,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import text
 
 from privacy import create_app
+from privacy import database
 from privacy.audit import services as audit
 from privacy.backups import services
 from privacy.backups import stream
@@ -40,6 +41,7 @@ def embedded(tmp_path):
     )
     from flask_migrate import upgrade
 
+    database.init_migrations(app)
     with app.app_context():
         upgrade()
         yield app

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from privacy import create_app
+from privacy import database
 from privacy.audit import services as audit
 from privacy.audit.models import AuditEvent
 from privacy.backups import services
@@ -148,6 +149,7 @@ def live(new_database, moto_endpoint, s3):
         )
     )
     app.config["TEST_BACKUP_PREFIX"] = f"{prefix}/backups/"
+    database.init_migrations(app)
     with app.app_context():
         upgrade()
         yield app

@@ -20,6 +20,8 @@ from http.server import ThreadingHTTPServer
 import pytest
 import requests
 
+from privacy import addresses
+from privacy import http_client
 from privacy import outbound
 from privacy.dsr import callbacks
 from privacy.dsr import services
@@ -429,7 +431,7 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(client, tenant, rece
 def test_a_receiver_that_does_not_answer_in_time_is_retried(
     client, tenant, receiver, queue, monkeypatch
 ):
-    monkeypatch.setattr(outbound, "TIMEOUT_SECONDS", (2, 0.3))
+    monkeypatch.setattr(http_client, "TIMEOUT_SECONDS", (2, 0.3))
     receiver.delay = 1.0
     cancelled_once(client, tenant, receiver.url(), queue)
     callbacks_sent(queue)
@@ -507,7 +509,7 @@ def test_a_delivered_callback_is_not_sent_again(client, tenant, receiver, queue)
     ],
 )
 def test_non_public_addresses_are_refused(address):
-    assert not outbound.is_public_address(address)
+    assert not addresses.is_public_address(address)
 
 
 @pytest.mark.parametrize(
@@ -523,7 +525,7 @@ def test_non_public_addresses_are_refused(address):
     ],
 )
 def test_public_addresses_are_allowed(address):
-    assert outbound.is_public_address(address)
+    assert addresses.is_public_address(address)
 
 
 @pytest.mark.parametrize(
@@ -541,7 +543,7 @@ def test_public_addresses_are_allowed(address):
 def test_the_ipv4_addresses_an_ipv6_address_carries(address, carried):
     import ipaddress
 
-    found = outbound.embedded_ipv4(ipaddress.IPv6Address(address))
+    found = addresses.embedded_ipv4(ipaddress.IPv6Address(address))
     assert [str(ip) for ip in found] == carried
 
 
@@ -620,23 +622,23 @@ def test_production_resolves_names_and_connects_to_the_checked_address(app, monk
         connected.append(address)
         raise OSError("stop here")
 
-    monkeypatch.setattr(outbound.socket, "getaddrinfo", fake_getaddrinfo)
-    monkeypatch.setattr(outbound, "create_connection", fake_create_connection)
+    monkeypatch.setattr(http_client.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(http_client, "create_connection", fake_create_connection)
     monkeypatch.setitem(app.config, "PRODUCTION", True)
     # 192.0.2.0/24 is documentation space: not public, so it is refused before connecting.
-    with pytest.raises(outbound.RefusedDestination):
-        outbound.post("https://controller.example/hook", b"{}", {})
+    with pytest.raises(addresses.RefusedDestination):
+        http_client.post("https://controller.example/hook", b"{}", {})
     assert lookups == ["controller.example"] and connected == []
 
     monkeypatch.setattr(
-        outbound.socket,
+        http_client.socket,
         "getaddrinfo",
         lambda host, port, *a, **kw: [
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", port))
         ],
     )
     with pytest.raises(requests.ConnectionError):
-        outbound.post("https://controller.example/hook", b"{}", {})
+        http_client.post("https://controller.example/hook", b"{}", {})
     assert connected == [("8.8.8.8", 443)]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy import text
 
 from privacy import create_app
+from privacy import database
 from privacy.accounts import services as accounts
 from privacy.crypto import KeyRing
 from privacy.crypto import new_key_entry
@@ -146,6 +147,7 @@ def test_the_migration_encrypts_existing_customer_ids_and_downgrade_restores_the
 
     path = tmp_path / "m.sqlite3"
     scratch = create_app(app_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}"))
+    database.init_migrations(scratch)
     with scratch.app_context():
         upgrade(revision="9e3b5c7a1d42")  # before
         account, _, _ = accounts.create_account(
