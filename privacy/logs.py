@@ -58,7 +58,9 @@ def configure_logging(fmt: str, level: str) -> None:
     name or an e-mail that slips into a message. It scans without NER (`model=None`): our
     messages are meant to hold ids only, the structural recognizers catch e-mails, phones,
     IPs, cards, IBANs and keyed names, and the net keeps up with bursts at a fraction of
-    the memory and time a spaCy pipeline costs per process.
+    the memory and time a spaCy pipeline costs per process. Nothing of the scrubber's engine
+    is imported here: the handler builds it with its first record, and Presidio (with spaCy)
+    is imported only for a line that has something to replace.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):

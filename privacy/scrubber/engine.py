@@ -18,8 +18,6 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from presidio_analyzer import RecognizerResult
-
 from privacy.scrubber import decoding
 from privacy.scrubber import names
 from privacy.scrubber import operators
@@ -31,6 +29,7 @@ from privacy.scrubber.config import UNSCRUBBED
 from privacy.scrubber.config import ScrubConfig
 from privacy.scrubber.limits import Deadline
 from privacy.scrubber.operators import REDACT
+from privacy.scrubber.results import Result
 
 # Lines longer than PIECE_CHARS + PIECE_OVERLAP are scanned in pieces of about PIECE_CHARS
 # that overlap by PIECE_OVERLAP, cut after a space where there is one: a value shorter than
@@ -138,9 +137,8 @@ class Scrubber:
         ner_batch_size: int = 256,
     ) -> None:
         self.config = config or ScrubConfig()
-        self.patterns = recognizers.LogPatternRecognizer()
-        self.structure = names.NameStructureRecognizer()
-        self.structure.load()
+        self.patterns = recognizers.LogPatterns()
+        self.structure = names.NameStructure()  # loads the name gazetteer
         self.custom = recognizers.CustomPatterns(self.config.patterns, self.config.deny)
         self.us_ids = _us_recognizers(self.config.entities)
         self.ner_batch_size = ner_batch_size
@@ -207,7 +205,7 @@ class Scrubber:
     def _analyze_slice(self, lines: list[str], deadline: Deadline) -> list[list[Finding] | None]:
         # Slices go through every stage in turn, so a deadline masks the tail of a batch
         # rather than all of it.
-        raw: list[list[RecognizerResult] | None] = [None] * len(lines)
+        raw: list[list[Result] | None] = [None] * len(lines)
         for i, line in enumerate(lines):
             if deadline.passed():
                 break
@@ -221,12 +219,12 @@ class Scrubber:
 
     # -- stages --------------------------------------------------------------------------
 
-    def _structural(self, line: str, deadline: Deadline) -> list[RecognizerResult] | None:
+    def _structural(self, line: str, deadline: Deadline) -> list[Result] | None:
         """Pattern and structure findings of a line, piece by piece when it is long; None
         when the deadline passed first or a stored pattern timed out."""
         if len(line) <= PIECE_CHARS + PIECE_OVERLAP:
             return self._structural_piece(line, deadline)
-        results: list[RecognizerResult] = []
+        results: list[Result] = []
         for start, end in pieces(line):
             if deadline.passed():
                 return None
@@ -234,12 +232,11 @@ class Scrubber:
             if found is None:
                 return None
             results.extend(
-                RecognizerResult(r.entity_type, r.start + start, r.end + start, r.score)
-                for r in found
+                Result(r.entity_type, r.start + start, r.end + start, r.score) for r in found
             )
         return results
 
-    def _structural_piece(self, line: str, deadline: Deadline) -> list[RecognizerResult] | None:
+    def _structural_piece(self, line: str, deadline: Deadline) -> list[Result] | None:
         try:
             results = self._scan(line, deadline)
             if decoding.needs_decoding(line):
@@ -247,34 +244,33 @@ class Scrubber:
                 # and map what it finds back onto the raw characters.
                 view, starts = decoding.decode(line)
                 results.extend(
-                    RecognizerResult(r.entity_type, starts[r.start], starts[r.end], r.score)
+                    Result(r.entity_type, starts[r.start], starts[r.end], r.score)
                     for r in self._scan(view, deadline)
                 )
         except patterns.Unfinished:
             return None
         return results
 
-    def _scan(self, line: str, deadline: Deadline) -> list[RecognizerResult]:
+    def _scan(self, line: str, deadline: Deadline) -> list[Result]:
         entities = self.config.entities
         results = [r for r in self.patterns.scan(line) if r.entity_type in entities]
         if names.PERSON in entities:
             results.extend(self.structure.scan(line))
         if self.custom:
             results.extend(self.custom.scan(line, timeout=deadline.remaining()))
-        for recognizer in self.us_ids:
-            results.extend(recognizer.analyze(line, recognizer.supported_entities))
+        for recognizer in self.us_ids:  # Presidio's own (opt-in entities): its results
+            results.extend(
+                Result(r.entity_type, r.start, r.end, r.score)
+                for r in recognizer.analyze(line, recognizer.supported_entities)
+            )
         if "UUID" in entities:
-            results.extend(
-                RecognizerResult("UUID", m.start(), m.end(), 0.9) for m in _UUID.finditer(line)
-            )
+            results.extend(Result("UUID", m.start(), m.end(), 0.9) for m in _UUID.finditer(line))
         if "URL" in entities:
-            results.extend(
-                RecognizerResult("URL", m.start(), m.end(), 0.9) for m in _URL.finditer(line)
-            )
+            results.extend(Result("URL", m.start(), m.end(), 0.9) for m in _URL.finditer(line))
         return results
 
     def _read_with_ner(
-        self, lines: list[str], raw: list[list[RecognizerResult] | None], deadline: Deadline
+        self, lines: list[str], raw: list[list[Result] | None], deadline: Deadline
     ) -> None:
         """Add NER findings to `raw`, about NER_GROUP_CHARS characters per model call; a
         line whose windows were not all read when the deadline passed becomes None."""
@@ -307,36 +303,33 @@ class Scrubber:
             if count:
                 raw[i] = None
 
-    def _ner_windows(self, line: str, found: list[RecognizerResult]) -> list[tuple[int, int]]:
+    def _ner_windows(self, line: str, found: list[Result]) -> list[tuple[int, int]]:
         if self._ner_labels - {"PERSON"}:
             return [(0, len(line))]  # locations, organizations, dates: read it all
         if names.PERSON not in self.config.entities:
             return []
         return names.ner_windows(line, [(r.start, r.end) for r in found])
 
-    def _from_ner(self, doc, offset: int) -> list[RecognizerResult]:
+    def _from_ner(self, doc, offset: int) -> list[Result]:
         results = []
         if names.PERSON in self.config.entities:
             results.extend(
-                RecognizerResult(names.PERSON, offset + s, offset + e, 0.6)
-                for s, e in names.ner_people(doc)
+                Result(names.PERSON, offset + s, offset + e, 0.6) for s, e in names.ner_people(doc)
             )
         for ent in doc.ents:
             entity = _NER_LABELS.get(ent.label_)
             if entity and entity != "PERSON" and entity in self.config.entities:
-                results.append(
-                    RecognizerResult(entity, offset + ent.start_char, offset + ent.end_char, 0.6)
-                )
+                results.append(Result(entity, offset + ent.start_char, offset + ent.end_char, 0.6))
         return results
 
-    def _resolve(self, line: str, results: list[RecognizerResult]) -> list[Finding]:
+    def _resolve(self, line: str, results: list[Result]) -> list[Finding]:
         """Drop allowed values, join overlapping findings of one type, then give each
         character to the more certain type."""
         allow = self.config.allow
         ids = [m.span() for m in _IDENTIFIER.finditer(line)] if results else []
         id_starts = [s for s, _ in ids]
 
-        def in_identifier(r: RecognizerResult) -> bool:
+        def in_identifier(r: Result) -> bool:
             # Identifiers do not overlap: only the last one starting at or before r can hold it.
             k = bisect.bisect_right(id_starts, r.start) - 1
             return k >= 0 and r.end <= ids[k][1]
@@ -443,7 +436,11 @@ def _groups(todo: list[tuple[int, int, int]], most: int) -> Iterable[list[tuple[
 
 
 def _us_recognizers(entities: frozenset[str]) -> list:
-    """Presidio's own US id recognizers, for accounts that opt in."""
+    """Presidio's own US id recognizers, for accounts that opt in (Presidio is imported only
+    then)."""
+    wanted = entities & {"US_SSN", "US_PASSPORT", "US_DRIVER_LICENSE", "US_BANK_NUMBER", "US_ITIN"}
+    if not wanted:
+        return []
     from presidio_analyzer.predefined_recognizers import UsBankRecognizer
     from presidio_analyzer.predefined_recognizers import UsItinRecognizer
     from presidio_analyzer.predefined_recognizers import UsLicenseRecognizer
@@ -457,7 +454,7 @@ def _us_recognizers(entities: frozenset[str]) -> list:
         "US_BANK_NUMBER": UsBankRecognizer,
         "US_ITIN": UsItinRecognizer,
     }
-    return [cls() for entity, cls in available.items() if entity in entities]
+    return [cls() for entity, cls in available.items() if entity in wanted]
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -12,10 +12,8 @@ import re
 from functools import cache
 from urllib.parse import unquote
 
-from presidio_analyzer import EntityRecognizer
-from presidio_analyzer import RecognizerResult
-
 from privacy.scrubber.config import PERSON
+from privacy.scrubber.results import Result
 
 # Keys whose value is a person even when it looks like a handle (dots, underscores, digits).
 STRONG_KEYS = {
@@ -552,24 +550,21 @@ def handle_like(value: str) -> bool:
     return bool(re.fullmatch(r"[^\W_][\w.'’-]*", value))
 
 
-class NameStructureRecognizer(EntityRecognizer):
-    """PERSON by where a value stands: keys, access-log user fields, phrases, non-Latin runs."""
+class NameStructure:
+    """PERSON by where a value stands: keys, access-log user fields, phrases, non-Latin runs
+    (as a Presidio recognizer: privacy.scrubber.presidio.NameStructureRecognizer)."""
+
+    ENTITIES = [PERSON]
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=[PERSON], name="NameStructureRecognizer")
+        first_names()  # the gazetteer, loaded once per process
 
-    def load(self) -> None:
-        first_names()
-
-    def analyze(self, text, entities=None, nlp_artifacts=None):
-        return self.scan(text)
-
-    def scan(self, text: str) -> list[RecognizerResult]:
-        results: list[RecognizerResult] = []
+    def scan(self, text: str) -> list[Result]:
+        results: list[Result] = []
 
         def add(start: int, end: int, score: float) -> None:
             if end > start:
-                results.append(RecognizerResult(PERSON, start, end, score))
+                results.append(Result(PERSON, start, end, score))
 
         for candidate in KEY_CANDIDATE.finditer(text):
             key = candidate.group("key").lower()

@@ -13,8 +13,6 @@ import re
 import phonenumbers
 import re2
 import regex
-from presidio_analyzer import EntityRecognizer
-from presidio_analyzer import RecognizerResult
 from stdnum import iban as stdnum_iban
 
 from privacy.scrubber import patterns as custom
@@ -23,6 +21,7 @@ from privacy.scrubber.config import EMAIL
 from privacy.scrubber.config import IBAN
 from privacy.scrubber.config import IP
 from privacy.scrubber.config import PHONE
+from privacy.scrubber.results import Result
 
 # E-mail, also URL-encoded (%40) as in query strings; the local part may carry %2B etc.
 _EMAIL = r"(?P<email>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}(?:@|%40)(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24})"
@@ -194,28 +193,19 @@ def _phone_ok(raw: str, context: bool) -> bool:
     return False
 
 
-class LogPatternRecognizer(EntityRecognizer):
-    """E-mail, IP (v4/v6), credit card, IBAN and phone in one pass over the line."""
+class LogPatterns:
+    """E-mail, IP (v4/v6), credit card, IBAN and phone in one pass over the line (as a
+    Presidio recognizer: privacy.scrubber.presidio.LogPatternRecognizer)."""
 
     ENTITIES = [EMAIL, IP, CARD, IBAN, PHONE]
 
-    def __init__(self) -> None:
-        super().__init__(supported_entities=self.ENTITIES, name="LogPatternRecognizer")
-
-    def load(self) -> None:  # nothing to load: compiled at import
-        return None
-
-    def analyze(self, text, entities=None, nlp_artifacts=None):
-        wanted = set(entities or self.ENTITIES)
-        return [r for r in self.scan(text) if r.entity_type in wanted]
-
-    def scan(self, text: str) -> list[RecognizerResult]:
+    def scan(self, text: str) -> list[Result]:
         results = []
         emails: list[tuple[int, int]] = []
         if "@" in text or "%40" in text:
             for match in EMAIL_PATTERN.finditer(text):
                 emails.append(match.span())
-                results.append(RecognizerResult(EMAIL, *match.span(), 1.0))
+                results.append(Result(EMAIL, *match.span(), 1.0))
         for match in COMBINED.finditer(text):
             kind = match.lastgroup
             start, end = match.span()
@@ -225,31 +215,31 @@ class LogPatternRecognizer(EntityRecognizer):
             if kind == "iban":
                 stop = iban_span(text, start, end)
                 if stop is not None:
-                    results.append(RecognizerResult(IBAN, start, stop, 1.0))
+                    results.append(Result(IBAN, start, stop, 1.0))
             elif kind == "ipv6":
                 value = ipv6_value(value.rstrip("."))
                 if value:
-                    results.append(RecognizerResult(IP, start, start + len(value), 0.95))
+                    results.append(Result(IP, start, start + len(value), 0.95))
             elif kind == "ipv4":
                 address = ipaddress.IPv4Address(value)
                 if not (address.is_loopback or address.is_unspecified):  # identify no one
-                    results.append(RecognizerResult(IP, start, end, 0.95))
+                    results.append(Result(IP, start, end, 0.95))
             else:
                 stripped = value.rstrip(" .-(")
                 end = start + len(stripped)
                 if stripped.startswith("(") and stripped.count("(") > stripped.count(")"):
                     stripped, start = stripped[1:], start + 1
                 if card_ok(stripped):
-                    results.append(RecognizerResult(CARD, start, end, 1.0))
+                    results.append(Result(CARD, start, end, 1.0))
                     continue
                 if phone_ok(stripped, text[max(0, start - 20) : start]):
                     if stripped.startswith("(") is False and text[start - 1 : start] == "(":
                         start -= 1
-                    results.append(RecognizerResult(PHONE, start, end, 0.85))
+                    results.append(Result(PHONE, start, end, 0.85))
         if "tel:" in text or "TEL:" in text:
             for match in TEL_URI.finditer(text):
                 if phone_ok(match.group("number"), "tel:"):
-                    results.append(RecognizerResult(PHONE, *match.span("number"), 0.85))
+                    results.append(Result(PHONE, *match.span("number"), 0.85))
         return results
 
 
@@ -306,7 +296,7 @@ class CustomPatterns:
     def __bool__(self) -> bool:
         return bool(self.programs or self.legacy or self.deny)
 
-    def scan(self, text: str, timeout: float | None = None) -> list[RecognizerResult]:
+    def scan(self, text: str, timeout: float | None = None) -> list[Result]:
         """Findings of every custom pattern and deny list in `text`.
 
         Raises Unfinished when a stored pattern RE2 cannot run takes longer than `timeout`
@@ -315,7 +305,7 @@ class CustomPatterns:
         results = []
         for entity, program in self.programs:
             results.extend(
-                RecognizerResult(entity, m.start(), m.end(), custom.PATTERN_SCORE)
+                Result(entity, m.start(), m.end(), custom.PATTERN_SCORE)
                 for m in program.finditer(text)
                 if m.end() > m.start()
             )
@@ -324,14 +314,14 @@ class CustomPatterns:
                 start, end = match.span(1)
                 end = self._whole_word(text, start, end, values)
                 if end is not None:
-                    results.append(RecognizerResult(entity, start, end, custom.DENY_SCORE))
+                    results.append(Result(entity, start, end, custom.DENY_SCORE))
         for entity, program in self.legacy:
             if program is None:
                 raise custom.Unfinished()
             limit = custom.LEGACY_TIMEOUT if timeout is None else max(timeout, 0.001)
             try:
                 results.extend(
-                    RecognizerResult(entity, m.start(), m.end(), custom.PATTERN_SCORE)
+                    Result(entity, m.start(), m.end(), custom.PATTERN_SCORE)
                     for m in program.finditer(text, timeout=limit)
                     if m.end() > m.start()
                 )
