@@ -1,8 +1,10 @@
 """Person names in log lines: by structure (keys, log formats, phrases), by script, and by NER.
 
 Structure finds most names in logs: the value of `user=`, `"customer": "..."`, the remote
-user of an access log, `for <name>` in a message. spaCy's NER runs only on lines where a
-capitalized word pair is left unexplained, batched, with every other pipe disabled.
+user of an access log, `for <name>` in a message, the login names that sshd, PAM, su, sudo
+and cron write, home directories. System and role accounts (`root`, `news`, `test7`) stay
+readable. spaCy's NER runs only on lines where a capitalized word pair is left
+unexplained, batched, with every other pipe disabled.
 """
 
 from __future__ import annotations
@@ -69,7 +71,11 @@ STRONG_KEYS = {
     "driver",
     "client_name",
     "user_display_name",
+    "ruser",
+    "logname",
 }
+# Keys whose value is a login name (PAM's `user=`, `ruser=`, `logname=`, sudo's `USER=`).
+ACCOUNT_KEYS = {"user", "username", "user_name", "login", "ruser", "logname", "remote_user"}
 # Keys whose value is a person only when it is shaped like a natural name.
 WEAK_KEYS = {"name", "subject", "contact", "q", "query", "search", "client", "value"}
 _KEY_ALTERNATION = "|".join(sorted(STRONG_KEYS | WEAK_KEYS, key=len, reverse=True))
@@ -87,12 +93,108 @@ VALUE = re.compile(_QUOTED + r"|(?P<uv>[^\s\"',;&()\[\]{}<>|]{1,80})")
 # long word costs linear time, not the square of its length).
 _CONTINUATION = re.compile(r"(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3}(?=\s+[A-Z]))(?![\w.]{0,64}=))+")
 
-# Access logs: `IP - user [date]` (nginx, apache) where user is not "-".
-ACCESS_USER = re.compile(r"^\S+ \S+ (?P<user>[^\s\[\]\"-][^\s\[\]\"]{0,63}) \[")
-# sshd and friends: "for invalid user NAME from", "for NAME from", "user NAME".
+# Access logs: `IP - user [date]` (nginx, apache) where user is not "-". The Common Log
+# Format's date opens with a digit (`[10/Oct/2000:13:55:36 -0700]`); other formats have
+# two fields then a bracket too (`2016-01-01 12:00:00,123 FATAL [main]`), a level there.
+ACCESS_USER = re.compile(r"^\S+ \S+ (?P<user>[^\s\[\]\"-][^\s\[\]\"]{0,63}) \[(?=\d)")
+# "for invalid user NAME from", "for NAME from" in any program's message (sshd's wording).
 SSH_USER = re.compile(r"\bfor (?:invalid |illegal )?(?:user )?(?P<user>[\w.@-]{2,64}) from ")
-# PAM: "session opened for user NAME(uid=1000) by (uid=0)", "session closed for user NAME".
-SESSION_USER = re.compile(r"\bsession (?:opened|closed) for user (?P<user>[\w.@-]{2,64})")
+
+# A login name in a position that only ever holds one: as sshd, PAM, su, sudo and cron
+# write it (OpenSSH, Linux-PAM, shadow-utils, sudo and cron messages, the same on every
+# system). Such a name is a person's account unless it is a system account (below): a
+# login name has the same form whether a person owns it or a robot guesses it, so any
+# other form counts (digits, dots, odd characters); only a purely numeric name is an id.
+_ACCOUNT = r"(?P<user>[^\s\[\](),;=:'\"]{1,64})"
+ACCOUNT_POSITIONS = [
+    # sshd: "Invalid user NAME from HOST", "input_userauth_request: invalid user NAME
+    # [preauth]", "Connection closed by invalid user NAME HOST port N [preauth]" and the
+    # same with "authenticating user NAME" (OpenSSH 7.5 and later).
+    re.compile(
+        r"\b(?:[Ii]nvalid|[Ii]llegal|authenticating) user +"
+        + _ACCOUNT
+        + r"(?= from | \[preauth\]| port | ?$| \S+ port )"
+    ),
+    # sshd: "Failed password for [invalid user] NAME from", "Accepted publickey for NAME
+    # from", "Postponed keyboard-interactive/pam for NAME from" (the method may hold a slash).
+    re.compile(
+        r"\b(?:Failed|Accepted|Postponed|Partial) [\w/-]+ for (?:invalid user |illegal user )?"
+        + _ACCOUNT
+        + r" from "
+    ),
+    # sshd: "Too many authentication failures for NAME", "maximum authentication attempts
+    # exceeded for [invalid user] NAME from".
+    re.compile(
+        r"\b(?:authentication failures|authentication attempts exceeded) for "
+        r"(?:invalid user )?" + _ACCOUNT + r"(?=[\s.]|$)"
+    ),
+    # sshd AllowUsers / DenyUsers and logins: "User NAME from HOST not allowed because ...",
+    # "User NAME not allowed because account is locked", "User NAME, coming from HOST".
+    re.compile(
+        r"\bUser " + _ACCOUNT + r"(?:, coming from | from \S+ not allowed | not allowed because)"
+    ),
+    # PAM: "session opened for user NAME(uid=1000) by OTHER(uid=0)", "session closed for user
+    # NAME": the account and, after `by`, the login that opened the session.
+    re.compile(r"\bsession (?:opened|closed) for user " + _ACCOUNT),
+    re.compile(r"\bsession opened for user \S+ by (?P<user>[^\s()]{1,64})\(uid="),
+    # su: "(to TARGET) NAME on pts/0", also after "FAILED SU": both are accounts.
+    re.compile(r"\(to (?P<target>[^\s()]{1,64})\) " + _ACCOUNT + r" on "),
+    # sudo: "sudo:   NAME : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=...", "NAME : user NOT
+    # in sudoers", "NAME : 3 incorrect password attempts" (USER= is a key: STRONG_KEYS).
+    re.compile(r"\bsudo(?:\[\d+\])?: +" + _ACCOUNT + r" : "),
+    # cron: "CRON[42]: (NAME) CMD (command)": the crontab's owner.
+    re.compile(r"\(" + _ACCOUNT + r"\) CMD \("),
+]
+# Cheap check before ACCOUNT_POSITIONS: the words one of them needs.
+ACCOUNT_GATE = re.compile(
+    r"nvalid user|llegal user|authenticating user| for | User |session |\(to |sudo|\) CMD"
+)
+# Home directories name their owner: /home/NAME, /Users/NAME (macOS), /export/home/NAME
+# (Solaris), /usr/home/NAME (FreeBSD), C:\Users\NAME and C:\Documents and Settings\NAME
+# (Windows). Only the name is personal; the rest of the path stays readable.
+HOME_DIRECTORY = re.compile(
+    r"(?<![\w.])(?:/home|/Users|/export/home|/usr/home)/(?P<user>[A-Za-z0-9._-]{1,64})"
+    r"(?![A-Za-z0-9._-])"
+    r"|\b[A-Za-z]:\\+(?:Users|Documents and Settings)\\+(?P<win>[^\\/\s\"'<>|:*?]{1,64})"
+    r"(?=\\|\s|$|[\"'])"
+)
+# Hadoop names things after the user a job runs as: the HDFS client's lease renewer
+# thread ("LeaseRenewer:NAME@namenode:9000") and MapReduce's staging directory
+# (".../staging/NAME/.staging/job_..."). Spark's SecurityManager lists the users of its
+# access lists ("Changing view acls to: svc,NAME", "users with view permissions: Set(svc,
+# NAME)"); a group list is no person.
+HADOOP_USER = re.compile(
+    r"\bLeaseRenewer:(?P<user>[^\s@\]]{1,64})@"
+    r"|/staging/(?P<staged>[A-Za-z0-9._-]{1,64})/\.staging\b"
+)
+SPARK_ACLS = re.compile(
+    r"(?:\bacls to: |\busers with \w+ permissions: Set\()(?P<list>[\w.-]+(?:, ?[\w.-]+)*)"
+)
+
+# Accounts that belong to the system, to software or to a role, not to a person: the base
+# accounts of Linux distributions, the BSDs and macOS, the service accounts that server
+# packages create, cloud, container and CI images' default users (`ubuntu`, `runner`,
+# `jovyan`), vendors' default logins and role names. The same name with digits
+# after it (`test7`, `nagios2`) is the same kind of account.
+SYSTEM_ACCOUNTS = frozenset(
+    """
+    root toor bin daemon adm lp sync shutdown halt mail news uucp operator games gopher ftp
+    nobody nfsnobody nogroup sys man proxy www-data backup list irc gnats messagebus dbus
+    sshd rpc rpcuser ntp postfix smmsp sendmail exim cyrus named bind xfs vcsa haldaemon
+    avahi pcap distcc ident squid apache httpd nginx www mysql mariadb postgres pgsql
+    oracle tomcat git svn cvs jenkins nagios zabbix hadoop hdfs yarn mapred spark zookeeper
+    hbase hive elasticsearch redis mongodb memcached rabbitmq docker vagrant ec2-user
+    ubuntu centos debian fedora pi syslog polkitd chrony colord geoclue pulse rtkit saned
+    usbmux lightdm gdm sddm tss uuidd landscape pollinate lxd libvirt qemu kvm mdns netdev
+    admin administrator guest test tester testing user users support default demo info
+    service services system anonymous webmaster hostmaster postmaster noreply no-reply
+    ftpuser deploy deployer monitor monitoring management manager master office sales
+    temp tmp abc api boot web www-user filter unknown login shared public
+    ubnt cisco plcmspip inspur matlab vnc redhat pgadmin
+    runner gitlab-runner circleci travis buildkite-agent jovyan vscode node
+    """.split()
+)
+_TRAILING_DIGITS = re.compile(r"\d+$")
 
 _L = r"(?:[^\W\d_]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f])"  # letters and their marks
 LETTER_WORD = re.compile(_L + r"+(?:['’.-]" + _L + r"+)*\.?")
@@ -212,6 +314,42 @@ PARTICLES = {
 }
 JSON_ESCAPED = re.compile(r"\\u[0-9a-fA-F]{4}")
 CAPITAL_PAIR = re.compile(r"\b[A-Z][a-z'’-]+(?: [A-Z]\.)? [A-Z][a-zA-Z'’-]+")
+
+# Reverse-DNS identifiers: macOS bundle ids, Java packages, D-Bus and Android names
+# (`com.example.agent`, `org.example.io.Channel`): a generic top-level domain, then at
+# least two more parts. A person's handle has at most one or two dots and no such prefix.
+REVERSE_DNS = re.compile(r"(?i)(?:com|org|net|io|edu|gov|int|mil|dev|app)\.[\w-]+\.[\w-]")
+# Lower-case words that are never part of a person's name: pronouns, determiners, modal
+# and auxiliary verbs. After `to` or `for` they start a verb phrase ("told me to run this
+# job"), not a name. Words that are also particles or short surnames (de, do, he, an, so,
+# no) are left out.
+FUNCTION_WORDS = frozenset(
+    """
+    this that these those it its me my mine you your yours him his she hers we our ours
+    they them their theirs there here what which who whom whose where why how any some
+    each every all both either neither be been being am are were does did done will would
+    shall should can could may might must if then than because while until also just only
+    again already still yet not
+    """.split()
+)
+# Words of hardware, power states and log levels: a capitalised pair with one of them
+# ("Normal Sleep", "Clock Mode", "DNS Proxy", "JTAG Reset", "Interrupt Link") names a
+# state, a setting or a part, not a person, whatever NER says. Words that are also common
+# surnames (Power, Fan, Link, Low) are left out.
+LOG_TERMS = frozenset(
+    """
+    mode reset sleep wake powered interrupt plug clock proxy module modules scanner driver
+    kernel linux unix handler controller adapter interface device devices memory disk
+    volume network socket timer sensor battery router engine mask temperature fatal
+    critical normal idle inactive enabled disabled failure fault dump boot shutdown
+    restart config settings storage daemon store off button
+    scsi ansi pci pcie usb dns jtag asic acpi bios raid sata nic lan wan vpn ssl tls ssh
+    tcp udp csi asl dhcp
+    """.split()
+)
+# English verbs that the name dictionary also lists as rare given names: in a log message
+# they are verbs ("about to run checks", "failed to save draft"), not a name's first word.
+VERBS = frozenset({"run", "save", "take", "merge", "skip"})
 
 # Values that are never people, whatever the key says.
 NOT_NAMES = {
@@ -494,6 +632,7 @@ TECH_WORDS |= {
     "process",
     "pool",
 }
+TECH_WORDS |= LOG_TERMS
 
 
 @cache
@@ -503,7 +642,7 @@ def first_names() -> frozenset[str]:
     import gender_guesser.detector
 
     names = gender_guesser.detector.Detector(case_sensitive=False).names
-    return frozenset(n for n in names if len(n) > 2) - TECH_WORDS - NOT_NAMES
+    return frozenset(n for n in names if len(n) > 2) - TECH_WORDS - NOT_NAMES - VERBS
 
 
 def _words(value: str) -> list[str]:
@@ -520,6 +659,8 @@ def natural_name(value: str) -> bool:
         return False
     lowered = [w.lower().rstrip(".") for w in words]
     if all(w in TECH_WORDS or w in NOT_NAMES for w in lowered):
+        return False
+    if any(w in FUNCTION_WORDS for w in words):  # lower-case as written: "Will" is a name
         return False
     if len(words) == 1:
         word = words[0]
@@ -547,7 +688,28 @@ def handle_like(value: str) -> bool:
         return False
     if re.fullmatch(r"[0-9a-fA-F-]{8,}", value):  # hex ids, uuids
         return False
+    if REVERSE_DNS.match(value):
+        return False
     return bool(re.fullmatch(r"[^\W_][\w.'’-]*", value))
+
+
+def system_account(value: str) -> bool:
+    """An account of the system, of software or of a role (`root`, `cyrus`, `test9`), or a
+    value that is never a person (NOT_NAMES)."""
+    lowered = value.lower()
+    stem = _TRAILING_DIGITS.sub("", lowered) or lowered
+    return any(v in SYSTEM_ACCOUNTS or v in NOT_NAMES for v in (lowered, stem))
+
+
+def account_name(value: str) -> bool:
+    """A person's login name where the position says it is a login name: any form with a
+    letter (a numeric name is a uid, `#12#` a placeholder), unless a system account."""
+    return (
+        1 <= len(value) <= 64
+        and any(c.isalpha() for c in value)
+        and not system_account(value)
+        and not REVERSE_DNS.match(value)
+    )
 
 
 class NameStructure:
@@ -592,7 +754,9 @@ class NameStructure:
             if "%" in decoded:
                 decoded = unquote(decoded)
             decoded = JSON_ESCAPED.sub("x", decoded) if "\\u" in decoded else decoded
-            if key in STRONG_KEYS:
+            if key in ACCOUNT_KEYS and system_account(decoded):
+                ok = False  # user=cyrus, ruser=root: the system's accounts stay readable
+            elif key in STRONG_KEYS:
                 ok = (
                     natural_name(decoded) or handle_like(decoded) or bool(NON_LATIN.search(decoded))
                 )
@@ -608,11 +772,28 @@ class NameStructure:
         if access and handle_like(access.group("user")):
             add(access.start("user"), access.end("user"), 0.85)
         for match in SSH_USER.finditer(text) if " from " in text else ():
-            if handle_like(match.group("user")):
+            if handle_like(match.group("user")) and not system_account(match.group("user")):
                 add(match.start("user"), match.end("user"), 0.85)
-        for match in SESSION_USER.finditer(text) if "session " in text else ():
-            if handle_like(match.group("user")):
-                add(match.start("user"), match.end("user"), 0.85)
+        for pattern in ACCOUNT_POSITIONS if ACCOUNT_GATE.search(text) else ():
+            for match in pattern.finditer(text):
+                for group in ("user", "target") if "target" in pattern.groupindex else ("user",):
+                    if account_name(match.group(group)):
+                        add(match.start(group), match.end(group), 0.85)
+        if "/home/" in text or "/Users/" in text or "\\" in text:
+            for match in HOME_DIRECTORY.finditer(text):
+                group = "user" if match.group("user") is not None else "win"
+                if account_name(match.group(group)):
+                    add(match.start(group), match.end(group), 0.8)
+        hadoop = "LeaseRenewer:" in text or "/.staging" in text
+        for match in HADOOP_USER.finditer(text) if hadoop else ():
+            group = "user" if match.group("user") is not None else "staged"
+            if account_name(match.group(group)):
+                add(match.start(group), match.end(group), 0.8)
+        for match in SPARK_ACLS.finditer(text) if "acls to: " in text or " Set(" in text else ():
+            base = match.start("list")
+            for part in re.finditer(r"[\w.-]+", match.group("list")):
+                if account_name(part.group()):
+                    add(base + part.start(), base + part.end(), 0.8)
         for mailbox in MAILBOX.finditer(text) if " <" in text else ():
             match = NAME_BEFORE.search(text, max(0, mailbox.start() - 80), mailbox.start())
             if match:
@@ -767,6 +948,8 @@ def ner_people(doc) -> list[tuple[int, int]]:
             continue
         text = ent.text.strip(" '\".,:;()")
         if not text or not natural_name(text) or len(text.split()) > 4:
+            continue
+        if any(w.lower() in LOG_TERMS for w in re.split(r"[\s,]+", text)):
             continue
         start = ent.start_char + ent.text.find(text)
         spans.append((start, start + len(text)))

@@ -27,18 +27,30 @@ from privacy.scrubber.results import Result
 _EMAIL = r"(?P<email>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}(?:@|%40)(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24})"
 _IBAN = r"(?P<iban>\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b)"
 _IPV6 = r"(?P<ipv6>(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{2,44}(?![\w:]))"
+# An IPv6 address right after a label and a colon, as macOS and others write an interface's
+# address (`v6(en0:2001:db8::1)`, also `en0!:`): the colon is a separator there, not part of
+# the address. Taken only where the word before the colon cannot be a group of the address
+# (see _after_label), so the middle of an address is never read as a new one.
+_IPV6_AFTER_LABEL = (
+    r"(?P<ipv6label>(?<=[^\s:.]:)(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{2,44}(?![\w:]))"
+)
+# What looks like an address may be a version, a network or a mask: ipv4_personal decides.
 _IPV4 = (
-    r"(?P<ipv4>(?<![\w.])(?<![A-Za-z]/)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
+    r"(?P<ipv4>(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
     r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d))"
 )
-# Digit runs with optional single separators: cards (Luhn), then phones.
-_DIGITS = r"(?P<digits>(?<![\w.:/+%-])\+?\(?\d[\d\s().+-]{5,24}\d(?![\w/]|[.:]\d))"
+# Digit runs with optional single separators: cards (Luhn), then phones. Not from a `(`
+# that opens a dotted quad: `(81.2.69.142)` is an address for _IPV4.
+_DIGITS = (
+    r"(?P<digits>(?<![\w.:/+%-])\+?(?:\((?!\d{1,3}(?:\.\d{1,3}){3}(?!\d|\.\d)))?"
+    r"\d[\d\s().+-]{5,24}\d(?![\w/]|[.:]\d))"
+)
 # A `tel:` URI (RFC 3966): the colon before it keeps _DIGITS off, so it has its own pass.
 TEL_URI = re.compile(r"\b[Tt][Ee][Ll]:(?P<number>\+?\d[\d().-]{5,24}\d)(?![\w/]|[.:]\d)")
 
 # E-mail runs alone, and only on lines with an '@' (or %40): its pattern is the costliest.
 EMAIL_PATTERN = re.compile(_EMAIL)
-COMBINED = re.compile("|".join([_IBAN, _IPV6, _IPV4, _DIGITS]))
+COMBINED = re.compile("|".join([_IBAN, _IPV6, _IPV6_AFTER_LABEL, _IPV4, _DIGITS]))
 
 CARD_PREFIXES = (
     ("4",),  # Visa
@@ -153,6 +165,24 @@ def iban_span(text: str, start: int, end: int) -> int | None:
     return None
 
 
+def _date_and_time(groups: list[str]) -> bool:
+    """Whether the first two groups read as a date (yymmdd, ddmmyy, yyyymmdd) and a time of
+    day (hhmm or hhmmss)."""
+    if len(groups) < 2 or len(groups[0]) not in (6, 8) or len(groups[1]) not in (4, 6):
+        return False
+    if not (groups[0].isdigit() and groups[1].isdigit()):
+        return False
+    day = groups[0]
+    if len(day) == 6:
+        dates = [(day[2:4], day[4:6]), (day[2:4], day[0:2])]  # yymmdd, ddmmyy
+    else:
+        dates = [(day[4:6], day[6:8])]  # yyyymmdd
+    if not any(1 <= int(m) <= 12 and 1 <= int(d) <= 31 for m, d in dates):
+        return False
+    clock = groups[1]
+    return int(clock[0:2]) < 24 and all(int(clock[i : i + 2]) < 60 for i in range(2, len(clock), 2))
+
+
 def phone_ok(raw: str, before: str) -> bool:
     """A real number for some region: international always; national needs context or shape."""
     return _phone_ok(raw, PHONE_CONTEXT.search(before) is not None)
@@ -183,6 +213,16 @@ def _phone_ok(raw: str, context: bool) -> bool:
         return False
     if not national_prefix and not context and len(groups) < 3:
         return False
+    if not context and _date_and_time(groups):
+        return False  # a log line's header: `081109 203615 148` is a date, a time, a thread
+    if any(len(g) == 1 for g in groups[1:]) or (len(groups[0]) == 1 and groups[0] not in "01"):
+        # Written phone numbers group digits in twos and more (a lone leading 1 or 0 is a
+        # trunk prefix); single digits are a list of small numbers: IRQs, channels, CPUs.
+        return False
+    if not national_prefix and not context and len({len(g) for g in groups}) == 1:
+        # Three or more groups of one length, no trunk prefix, no phone word: a list of
+        # readings (fan speeds, counters), not a national number (3-3-4, 3-2-2-2, ...).
+        return False
     for region in PHONE_REGIONS:
         try:
             number = phonenumbers.parse(text, region)
@@ -191,6 +231,218 @@ def _phone_ok(raw: str, context: bool) -> bool:
         if phonenumbers.is_valid_number(number):
             return True
     return False
+
+
+# A dotted quad after one of these words is a version, not an address: `version 0.0.0.6`,
+# `build 10.0.19041.1`, `v=2.1.0.4`, and the end of a Windows package identity
+# `Package_for_KB1234567~0123456789abcdef~amd64~~7.2.1.0`. (A lone `v ` is not: `ssh -v`.)
+_VERSION_BEFORE = re.compile(
+    r"(?i)(?:\b(?:version|ver|vers|build|revision|firmware)\b[ \t=:#]{0,3}|\bv[=:#]|~)$"
+)
+# After these words a dotted quad is a network or a mask, which names no host: `on network
+# 10.128.0.0`, `netmask 255.255.255.0`. A network number ends in .0; a mask is never a host.
+_NETWORK_BEFORE = re.compile(r"(?i)\b(?:network|subnet|net|route)[ \t=:]{1,3}$")
+_MASK_BEFORE = re.compile(r"(?i)(?:\b|_)(?:netmask|mask)[ \t=:]{1,3}$")
+_PREFIX_AFTER = re.compile(r"/(\d{1,2})(?!\d|\.\d)")
+# A dash and a short number, or a plus and a word, after four numbers: a package's revision
+# (Debian `1.2.5.1-2`, `2.4.1.0+dfsg`). A dash and another address is a range, not this.
+_REVISION_AFTER = re.compile(r"-\d{1,4}(?![\d.])|\+[A-Za-z0-9]")
+_PORT_AFTER = re.compile(r":\d{1,5}(?!\d)")
+_HOST_BEFORE_SLASH = re.compile(r"[\w.-]*$")
+# 0.0.0.0/8 is "this host on this network" (RFC 1122): never on the wire as a host's address.
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+
+
+def _host_address(address: ipaddress.IPv4Address) -> bool:
+    """Whether the address can be a host's: not loopback or unspecified (identify no one),
+    not multicast (a group), not 240.0.0.0/4 (never assigned; netmasks fall there), not
+    0.0.0.0/8 ("this network")."""
+    return not (
+        address.is_loopback
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+        or address in _THIS_NETWORK
+    )
+
+
+def ipv4_personal(text: str, start: int, end: int) -> bool:
+    """Whether the dotted quad text[start:end] is a host's address, not one of its
+    look-alikes (a version, a network number, a mask, a product/version pair)."""
+    if not _host_address(ipaddress.IPv4Address(text[start:end])):
+        return False
+    before = text[max(0, start - 16) : start]
+    if _VERSION_BEFORE.search(before) or _MASK_BEFORE.search(before):
+        return False
+    if _NETWORK_BEFORE.search(before) and text[start:end].endswith(".0"):
+        return False
+    if _REVISION_AFTER.match(text, end):
+        return False  # a package version and its revision: `1.2.5.1-2`, `2.4.1.0+dfsg`
+    prefix = _PREFIX_AFTER.match(text, end)
+    if prefix:
+        # `81.2.0.0/16` is a network; `81.2.69.142/24` (an interface's address with its
+        # prefix length, as `ip addr` prints it) is a host's address.
+        try:
+            ipaddress.IPv4Network(f"{text[start:end]}/{prefix.group(1)}")
+        except ValueError:
+            return True
+        return int(prefix.group(1)) == 32
+    if before.endswith("/") and before[-2:-1].isalpha():
+        # `Chrome/120.0.1.2` is a product and its version; `gateway-a/81.2.69.142:8030` (Java
+        # prints a socket address as host/address:port), `host.example/81.2.69.142` and
+        # `/lookup/81.2.69.142` are a host name or a path and an address: a port after it,
+        # a dot, digit or underscore in the name (product names have none: squid's
+        # `HIER_DIRECT/81.2.69.142`), or a slash before it.
+        name = _HOST_BEFORE_SLASH.search(before[:-1])
+        return (
+            bool(_PORT_AFTER.match(text, end))
+            or any(c in "._" or c.isdigit() for c in name.group())
+            or before[: name.start()].endswith("/")
+        )
+    return True
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _after_label(text: str, start: int) -> bool:
+    """Whether the colon before `start` ends a label (`en0:`, `en0!:`) rather than a group
+    of an address that started earlier: the word before it is not all hex digits."""
+    stop = start - 1
+    first = stop
+    while first > 0 and (text[first - 1].isalnum() or text[first - 1] == "_"):
+        first -= 1
+    word = text[first:stop]
+    return not word or any(c not in _HEX for c in word)
+
+
+# A run of numbers (a list of fan speeds, IRQs, channels) is not a phone number, however
+# its pieces read: a phone number stands alone, not between other numbers.
+_NUMBER_BEFORE = re.compile(r"\d[ \t]{1,2}$")
+_NUMBER_AFTER = re.compile(r"[ \t]{1,2}\d")
+# A number glued to a hex word by a dash or colon is a piece of a hardware address or id
+# (`84-41-67-32-db-e1`).
+_HEX_AFTER = re.compile(r"[-:][0-9A-Fa-f]{2}(?![0-9A-Za-z])")
+
+
+def in_number_list(text: str, start: int, end: int) -> bool:
+    """Whether the digits at text[start:end] are a piece of a longer run: other numbers
+    right before or after them, or a hex word glued after them."""
+    if start and _NUMBER_BEFORE.search(text, max(0, start - 3), start):
+        return True
+    return bool(_NUMBER_AFTER.match(text, end) or _HEX_AFTER.match(text, end))
+
+
+# Addresses inside host names. Reverse DNS names an ISP's customers after their address:
+# dotted (`host81.2.69.142.example.net`, also with zero-padded numbers), dashed
+# (`dsl-81-2-69-142.example.net`, `ec2-81-2-69-142.compute.example`, `h81-2-69-142...`
+# with the first number glued to a word) or packed into twelve digits (`n081002069142.
+# example.net`). Only the numbers are replaced, so the rest of the name stays readable.
+# The hint finds lines that may hold one; host_name_addresses reads them.
+_HOST_NAME_HINT = re.compile(
+    r"\d-\d{1,3}-\d{1,3}-\d|[A-Za-z_-]\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|\d{12}\.[A-Za-z]"
+    r"|(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.[A-Za-z]"
+)
+# A host-name-like token: letters, digits, dots, dashes and underscores, with a letter;
+# not after `%` (`phone=%2B46-8-12-88-51` is a URL-encoded value, not a name).
+_HOST_TOKEN = re.compile(r"(?<![\w.%-])[A-Za-z0-9][\w.-]*[A-Za-z0-9]")
+_ATOM = re.compile(r"[^.-]+")
+# Dotted numbers glued to a word or zero-padded, followed by more of the name.
+_GLUED_DOTTED = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?=\.[A-Za-z])")
+_DOMAIN_AFTER = re.compile(r"\.[A-Za-z]")
+_PACKED = re.compile(r"(?<!\d)(\d{12})(?=\.[A-Za-z])")
+# A file name is not a host name: `backup-10-2-3-4.tar.gz`, `lib-1.2.3.4.so`.
+_FILE_SUFFIX = re.compile(
+    r"(?i)\.(?:tar|gz|tgz|bz2|xz|zip|7z|rar|jar|war|ear|so|dll|exe|msi|dylib|rpm|deb|apk|whl|"
+    r"egg|pkg|dmg|iso|img|bin|log|txt|csv|json|xml|ya?ml|conf|cfg|ini|py|js|class|html?|pdf)$"
+)
+# Six or more pairs of hex digits joined by one separator: a MAC or EUI-64, not an address.
+_HARDWARE = re.compile(
+    r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4,}[0-9A-Fa-f]{2}"
+    r"(?![0-9A-Fa-f]|\1[0-9A-Fa-f])"
+)
+
+
+def host_name_addresses(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the IPv4 addresses written inside host names in `text`, the numbers
+    only; a name's own dotted address at a word boundary is left to the dotted pattern."""
+    out = []
+    hardware = [m.span() for m in _HARDWARE.finditer(text)]
+    for token in _HOST_TOKEN.finditer(text):
+        name = token.group()
+        if not any(c.isalpha() for c in name) or _FILE_SUFFIX.search(name):
+            continue
+        base = token.start()
+        # Dashed numbers count in a DNS name, with a domain after them: without one,
+        # `kernel-5-15-0-91-generic` is more likely a version than an address. A private
+        # address needs none: cloud and DHCP names are bare (`ip-10-0-1-23`, a laptop's
+        # `guest-10-12-161-3`), and versions seldom start 10, 172.16-31 or 192.168.
+        found = [d for d in _dashed(name) if _DOMAIN_AFTER.search(name, d[1]) or _rfc1918(d[2])]
+        for m in _GLUED_DOTTED.finditer(name):
+            glued = m.start() > 0 and (name[m.start() - 1].isalpha() or name[m.start() - 1] in "_-")
+            padded = any(len(o) > 1 and o.startswith("0") for o in m.groups())
+            if glued or padded:  # else the dotted pattern has it
+                found.append((m.start(), m.end(), list(m.groups())))
+        for m in _PACKED.finditer(name):
+            digits = m.group(1)
+            found.append((m.start(), m.end(), [digits[i : i + 3] for i in range(0, 12, 3)]))
+        for a, b, octets in found:
+            start, end = base + a, base + b
+            if any(s <= start and end <= e for s, e in hardware):
+                continue
+            if any(int(o) > 255 for o in octets):
+                continue
+            if _host_address(ipaddress.IPv4Address(".".join(str(int(o)) for o in octets))):
+                out.append((start, end))
+    return out
+
+
+_RFC1918 = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+
+
+def _rfc1918(octets: list[str]) -> bool:
+    if any(int(o) > 255 for o in octets):
+        return False
+    address = ipaddress.IPv4Address(".".join(str(int(o)) for o in octets))
+    return any(address in network for network in _RFC1918)
+
+
+_VERSION_WORD = re.compile(r"(?i)(?:v|ver|version|release|rel|build|rc|r)\d{0,3}")
+
+
+def _dashed(name: str) -> list[tuple[int, int, list[str]]]:
+    """Four numbers of at most three digits joined by dashes (`cust-81-2-69-142-st`), or
+    three after a word ending in the first one (`h81-2-69-142`). Five or more numbers in a
+    row are something else (a date and a time, a range)."""
+    atoms = [(m.start(), m.end(), m.group()) for m in _ATOM.finditer(name)]
+    out = []
+    i = 0
+    while i < len(atoms):
+        j = i
+        while (
+            j < len(atoms)
+            and atoms[j][2].isdigit()
+            and len(atoms[j][2]) <= 3
+            and (j == i or name[atoms[j][0] - 1] == "-")
+        ):
+            j += 1
+        run = atoms[i:j]
+        joined = i > 0 and name[atoms[i][0] - 1] == "-"
+        if joined and atoms[i - 1][2].isdigit() or j < len(atoms) and atoms[j][2].isdigit():
+            pass  # more numbers around the run (`2016-09-28-10-12`): not an address
+        elif joined and _VERSION_WORD.fullmatch(atoms[i - 1][2]):
+            pass  # `release-1-2-3-4`, `v1-2-3-4`: a version written with dashes
+        elif len(run) == 4:
+            out.append((run[0][0], run[-1][1], [a[2] for a in run]))
+        elif len(run) == 3 and joined:
+            first = re.search(r"(?<=[A-Za-z])\d{1,3}$", atoms[i - 1][2])
+            if first:
+                start = atoms[i - 1][0] + first.start()
+                out.append((start, run[-1][1], [first.group()] + [a[2] for a in run]))
+        i = max(j, i + 1)
+    return out
 
 
 class LogPatterns:
@@ -216,15 +468,14 @@ class LogPatterns:
                 stop = iban_span(text, start, end)
                 if stop is not None:
                     results.append(Result(IBAN, start, stop, 1.0))
-            elif kind == "ipv6":
+            elif kind == "ipv6" or (kind == "ipv6label" and _after_label(text, start)):
                 value = ipv6_value(value.rstrip("."))
                 if value:
                     results.append(Result(IP, start, start + len(value), 0.95))
             elif kind == "ipv4":
-                address = ipaddress.IPv4Address(value)
-                if not (address.is_loopback or address.is_unspecified):  # identify no one
+                if ipv4_personal(text, start, end):
                     results.append(Result(IP, start, end, 0.95))
-            else:
+            elif kind == "digits":
                 stripped = value.rstrip(" .-(")
                 end = start + len(stripped)
                 if stripped.startswith("(") and stripped.count("(") > stripped.count(")"):
@@ -232,10 +483,17 @@ class LogPatterns:
                 if card_ok(stripped):
                     results.append(Result(CARD, start, end, 1.0))
                     continue
-                if phone_ok(stripped, text[max(0, start - 20) : start]):
+                before = text[max(0, start - 20) : start]
+                if phone_ok(stripped, before) and not (
+                    not stripped.startswith("+")
+                    and PHONE_CONTEXT.search(before) is None
+                    and in_number_list(text, start, end)
+                ):
                     if stripped.startswith("(") is False and text[start - 1 : start] == "(":
                         start -= 1
                     results.append(Result(PHONE, start, end, 0.85))
+        if _HOST_NAME_HINT.search(text):
+            results.extend(Result(IP, a, b, 0.9) for a, b in host_name_addresses(text))
         if "tel:" in text or "TEL:" in text:
             for match in TEL_URI.finditer(text):
                 if phone_ok(match.group("number"), "tel:"):
