@@ -5,8 +5,12 @@ by --engine module:Class) on every corpus line with the corpus README's rules, t
 this process (build, a cold pass, a warm pass) and reads its memory, then runs stock
 presidio-analyzer on an evenly spaced subset of the same lines in the same process and
 scores it the same way. Targets come from the issue: leak <= 2% overall, PERSON leak <= 10%,
-FP-line rate <= 1%, over-redaction <= 0.5%, >= 50x stock lines/s, RSS <= 400 MB. A missed
-target is printed as MISSED; only errors give a non-zero exit. Nothing is downloaded.
+FP-line rate <= 1%, over-redaction <= 0.5%, >= 50x stock lines/s (issue 3); >= 20,000 lines
+per CPU-second in the cold pass and peak RSS <= 200 MB (issue 14). CPU seconds are this
+process's (time.process_time), so the figure moves less with other load on the machine than
+wall-clock time does; the cold pass is the first over the corpus, after a warm-up on the
+project's own labelled lines, so no cache knows the corpus's values. A missed target is
+printed as MISSED; only errors give a non-zero exit. Nothing is downloaded.
 
     .venv/bin/python benchmarks/scrub.py
     .venv/bin/python benchmarks/scrub.py --limit 1000 --stock-limit 200 --errors 20
@@ -52,7 +56,8 @@ PERSON_LEAK_TARGET = 0.10
 FP_LINE_TARGET = 0.01
 OVER_REDACTION_TARGET = 0.005
 SPEEDUP_TARGET = 50.0
-RSS_TARGET_MB = 400.0
+CPU_RATE_TARGET = 20_000.0
+RSS_TARGET_MB = 200.0
 
 
 # Stock Presidio ---------------------------------------------------------------------------
@@ -154,15 +159,16 @@ def rss_mb() -> tuple[float, float]:
     return current, max(peak, current) if not math.isnan(current) else peak
 
 
-def run_pass(engine, texts: Sequence[str], batch_size: int) -> tuple[list[list], float]:
-    started = time.perf_counter()
+def run_pass(engine, texts: Sequence[str], batch_size: int) -> tuple[list[list], float, float]:
+    """Findings, wall-clock seconds and CPU seconds of one pass over `texts`."""
+    started, cpu = time.perf_counter(), time.process_time()
     findings: list[list] = []
     for i in range(0, len(texts), batch_size):
         findings.extend(engine.analyze_batch(list(texts[i : i + batch_size])))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if len(findings) != len(texts):
         raise RuntimeError(f"analyze_batch returned {len(findings)} lists for {len(texts)} lines")
-    return findings, elapsed
+    return findings, elapsed, cpu
 
 
 def signature(findings: list[list]) -> list[list[tuple]]:
@@ -176,6 +182,8 @@ class Run:
     build_s: float = float("nan")
     cold_s: float = float("nan")
     warm_s: float = float("nan")
+    cold_cpu: float = float("nan")
+    warm_cpu: float = float("nan")
     rss_before: float = float("nan")
     rss_after: float = float("nan")
     rss_peak: float = float("nan")
@@ -187,6 +195,12 @@ class Run:
     @property
     def rate(self) -> float:
         seconds = self.warm_s if not math.isnan(self.warm_s) else self.cold_s
+        return self.lines / seconds if seconds > 0 else float("nan")
+
+    @property
+    def cpu_rate(self) -> float:
+        """Lines per CPU-second: the cold pass where there is one (ours), else the timed one."""
+        seconds = self.cold_cpu if not math.isnan(self.cold_cpu) else self.warm_cpu
         return self.lines / seconds if seconds > 0 else float("nan")
 
 
@@ -204,14 +218,17 @@ def bench_engine(
         engine = factory()
         run.build_s = time.perf_counter() - started
         if warm:
-            cold, run.cold_s = run_pass(engine, texts, batch_size)
-            findings, run.warm_s = run_pass(engine, texts, batch_size)
+            # One-time work (phone metadata, the model's first call) on other lines first, so
+            # the cold pass is the first over these lines and no cache knows their values.
+            run_pass(engine, warmup_lines(), batch_size)
+            cold, run.cold_s, run.cold_cpu = run_pass(engine, texts, batch_size)
+            findings, run.warm_s, run.warm_cpu = run_pass(engine, texts, batch_size)
             if signature(cold) != signature(findings):
                 run.note = "findings differ between the cold and the warm pass"
         else:
             # Stock is slow: warm it up on a few lines only (first-call lazy work), then time.
             run_pass(engine, texts[:STOCK_WARMUP_LINES], batch_size)
-            findings, run.warm_s = run_pass(engine, texts, batch_size)
+            findings, run.warm_s, run.warm_cpu = run_pass(engine, texts, batch_size)
     except Exception as exc:  # noqa: BLE001 - report it and go on with the other engine
         run.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         print(f"[{name}] ERROR: {run.error}", file=sys.stderr, flush=True)
@@ -220,6 +237,14 @@ def bench_engine(
     run.rss_after, run.rss_peak = rss_mb()
     run.score = corpus.score(lines, findings)
     return run, findings
+
+
+def warmup_lines() -> list[str]:
+    """The project's own labelled lines (tests/scrubber/*.jsonl), none from the corpus."""
+    lines = []
+    for path in sorted((ROOT / "tests" / "scrubber").glob("*.jsonl")):
+        lines.extend(line.text for line in corpus.load_corpus(path))
+    return lines
 
 
 # Report -----------------------------------------------------------------------------------
@@ -407,7 +432,9 @@ def report(
     if not ours.error:
         print(
             f"{ours.name}: build {ours.build_s:.2f} s; cold pass {ours.cold_s:.2f} s "
-            f"({ours.lines / ours.cold_s:,.1f} lines/s), warm pass {ours.warm_s:.2f} s; "
+            f"({ours.lines / ours.cold_s:,.1f} lines/s, {ours.cpu_rate:,.0f} lines per "
+            f"CPU-second), warm pass {ours.warm_s:.2f} s ({ours.lines / ours.warm_cpu:,.0f} "
+            f"lines per CPU-second); "
             f"batches of {args.batch_size}; process RSS {memory[0]:.0f} MB with the corpus "
             f"loaded, {memory[1]:.0f} MB after importing the engine's module, "
             f"{ours.rss_before:.0f} MB before the build."
@@ -527,7 +554,12 @@ def report(
             speedup >= SPEEDUP_TARGET if speedup else None,
         ),
         (
-            "RSS <= 400 MB (peak)",
+            ">= 20,000 lines/CPU-s",
+            f"{ours.cpu_rate:,.0f}" if not ours.error else "n/a",
+            ours.cpu_rate >= CPU_RATE_TARGET if not ours.error else None,
+        ),
+        (
+            "RSS <= 200 MB (peak)",
             f"{ours.rss_peak:.0f} MB" if s else "n/a",
             ours.rss_peak <= RSS_TARGET_MB if s else None,
         ),
@@ -540,6 +572,10 @@ def report(
         print(
             f"speed: {ours.name} {ours.rate:,.1f} lines/s (warm, batched) / {stock.name} "
             f"{stock.rate:,.1f} lines/s = {speedup:,.1f}x"
+        )
+        print(
+            f"CPU: {ours.name} {ours.cpu_rate:,.0f} lines per CPU-second (cold pass) / "
+            f"{stock.name} {stock.cpu_rate:,.1f} = {ours.cpu_rate / stock.cpu_rate:,.0f}x"
         )
     if stock is not None and stock.error:
         print(f"{stock.name}: ERROR {stock.error}")

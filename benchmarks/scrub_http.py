@@ -50,8 +50,20 @@ def in_process(lines: list[str], size: int, rounds: int) -> float:
     return best
 
 
-def over_http(lines: list[str], size: int, rounds: int) -> tuple[float, int]:
-    """Best lines/s over `rounds`, and the lines the service masked for its time budget."""
+def worker_peak_rss_mib(master: int) -> list[float]:
+    """Peak RSS (VmHWM) of each of gunicorn's worker processes, in MiB."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    peaks = []
+    for pid in children:
+        for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if row.startswith("VmHWM:"):
+                peaks.append(int(row.split()[1]) / 1024)
+    return peaks
+
+
+def over_http(lines: list[str], size: int, rounds: int) -> tuple[float, int, list[float]]:
+    """Best lines/s over `rounds`, the lines the service masked for its time budget, and
+    the workers' peak RSS."""
     with tempfile.TemporaryDirectory(prefix="scrub-http-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVACY_")}
         port = free_port()
@@ -82,7 +94,7 @@ def over_http(lines: list[str], size: int, rounds: int) -> tuple[float, int]:
                     masked += len(answer.get("unscrubbed_lines", []))
                 best = max(best, len(lines) / (time.perf_counter() - start))
             api.close()
-            return best, masked
+            return best, masked, worker_peak_rss_mib(process.pid)
         finally:
             stop_gunicorn(process)
 
@@ -95,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lines = [json.loads(row)["text"] for row in args.corpus.read_text().splitlines() if row]
     local = in_process(lines, args.batch, args.rounds)
-    remote, masked = over_http(lines, args.batch, args.rounds)
+    remote, masked, peaks = over_http(lines, args.batch, args.rounds)
     ratio = remote / local
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"load average: {os.getloadavg()[0]:.2f}; {len(lines):,} lines, batches of {args.batch}")
@@ -104,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'POST /api/v1/scrub':<28}{remote:>10,.0f}")
     print(f"HTTP / in-process: {ratio:.0%} (target >= 80%: {'ok' if ratio >= 0.8 else 'MISSED'})")
     print(f"lines masked for the time budget (PRIVACY_SCRUB_BUDGET_SECONDS): {masked}")
+    worst = max(peaks, default=float("nan"))
+    print(
+        f"gunicorn workers' peak RSS: {', '.join(f'{p:.0f}' for p in peaks)} MiB "
+        f"(target <= 200 MB: {'ok' if worst * 1.048576 <= 200 else 'MISSED'})"
+    )
     return 0
 
 

@@ -72,22 +72,18 @@ LAZY_IMPORTS = {
     ("privacy.storage", "botocore.exceptions.ClientError"),
     ("privacy.scrubber.services", "privacy.scrubber.engine.Scrubber"),
     ("privacy.scrubber.logfilter", "privacy.scrubber.engine.Scrubber"),
-    # The scrubber itself: the CLI answers --help without its engine; the engine scans without
-    # Presidio and loads spaCy, Presidio's US recognizers and its anonymizer (which imports
-    # Presidio and spaCy) only when a model, those entities or a replacement is needed.
+    # The scrubber itself: the CLI answers --help without its engine; the engine scans and
+    # replaces without Presidio and loads spaCy and Presidio's US recognizers only when a
+    # model or those entities are needed.
     ("privacy.scrubber.cli", "privacy.scrubber.engine"),
     ("privacy.scrubber.cli", "privacy.scrubber.structured"),
     ("privacy.scrubber.cli", "tqdm.tqdm"),
     ("privacy.scrubber.engine", "spacy"),
-    ("privacy.scrubber.anonymizer", "presidio_anonymizer.AnonymizerEngine"),
-    ("privacy.scrubber.anonymizer", "presidio_anonymizer.entities.OperatorConfig"),
-    ("privacy.scrubber.anonymizer", "presidio_anonymizer.entities.RecognizerResult"),
     ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsBankRecognizer"),
     ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsItinRecognizer"),
     ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsLicenseRecognizer"),
     ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsPassportRecognizer"),
     ("privacy.scrubber.engine", "presidio_analyzer.predefined_recognizers.UsSsnRecognizer"),
-    ("privacy.scrubber.names", "gender_guesser.detector"),
 }
 
 

@@ -82,8 +82,12 @@ class LineScrubber:
 
         self._structured = structured
         self._scrubbed = engine.Scrubbed
+        # spaCy loads with the first batch that has a window for NER, not before: a run
+        # over lines that need none starts in a second.
         self.scrubber = engine.Scrubber(
-            model=settings.model, config=scrub_config.ScrubConfig(entities=settings.entities)
+            model=settings.model,
+            config=scrub_config.ScrubConfig(entities=settings.entities),
+            lazy_model=True,
         )
         self.operator = operators.Operator(settings.mode, key=settings.key)
         self.findings = settings.findings

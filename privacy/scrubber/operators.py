@@ -1,6 +1,6 @@
 """What replaces a finding: redaction, masking, keyed pseudonyms, reversible tokens.
 
-The replacing itself runs through presidio-anonymizer (privacy.scrubber.anonymizer); this
+The replacing itself follows presidio-anonymizer's rules (privacy.scrubber.anonymizer); this
 module does not import Presidio. Pseudonyms are an HMAC of
 the value under a per-account key, so one value always gives one token and logs stay
 joinable without the value. Reversible tokens are AES-SIV (deterministic authenticated

@@ -16,6 +16,7 @@ import regex
 from stdnum import iban as stdnum_iban
 
 from privacy.scrubber import patterns as custom
+from privacy.scrubber import prefilter
 from privacy.scrubber.config import CARD
 from privacy.scrubber.config import EMAIL
 from privacy.scrubber.config import IBAN
@@ -26,13 +27,20 @@ from privacy.scrubber.results import Result
 # E-mail, also URL-encoded (%40) as in query strings; the local part may carry %2B etc.
 _EMAIL = r"(?P<email>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}(?:@|%40)(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24})"
 _IBAN = r"(?P<iban>\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b)"
-_IPV6 = r"(?P<ipv6>(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{2,44}(?![\w:]))"
+# An address has `::` or at least six groups before its last (eight groups, or six and an
+# IPv4 tail): a time of day (`12:04:33`) is not even a candidate.
+_IPV6_SHAPE = r"(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){6})"
+_IPV6 = (
+    r"(?P<ipv6>(?<![\w:.])" + _IPV6_SHAPE + r"(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{2,44}(?![\w:]))"
+)
 # An IPv6 address right after a label and a colon, as macOS and others write an interface's
 # address (`v6(en0:2001:db8::1)`, also `en0!:`): the colon is a separator there, not part of
 # the address. Taken only where the word before the colon cannot be a group of the address
 # (see _after_label), so the middle of an address is never read as a new one.
 _IPV6_AFTER_LABEL = (
-    r"(?P<ipv6label>(?<=[^\s:.]:)(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{2,44}(?![\w:]))"
+    r"(?P<ipv6label>(?<=[^\s:.]:)"
+    + _IPV6_SHAPE
+    + r"(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{2,44}(?![\w:]))"
 )
 # What looks like an address may be a version, a network or a mask: ipv4_personal decides.
 _IPV4 = (
@@ -40,16 +48,24 @@ _IPV4 = (
     r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d))"
 )
 # Digit runs with optional single separators: cards (Luhn), then phones. Not from a `(`
-# that opens a dotted quad: `(81.2.69.142)` is an address for _IPV4.
+# that opens a dotted quad: `(81.2.69.142)` is an address for _IPV4. At least seven digits
+# (no phone number has fewer), so a shorter run takes no characters from the other kinds.
 _DIGITS = (
     r"(?P<digits>(?<![\w.:/+%-])\+?(?:\((?!\d{1,3}(?:\.\d{1,3}){3}(?!\d|\.\d)))?"
-    r"\d[\d\s().+-]{5,24}\d(?![\w/]|[.:]\d))"
+    r"(?=\d(?:[\s().+-]*\d){6})\d[\d\s().+-]{5,24}\d(?![\w/]|[.:]\d))"
 )
 # A `tel:` URI (RFC 3966): the colon before it keeps _DIGITS off, so it has its own pass.
 TEL_URI = re.compile(r"\b[Tt][Ee][Ll]:(?P<number>\+?\d[\d().-]{5,24}\d)(?![\w/]|[.:]\d)")
 
 # E-mail runs alone, and only on lines with an '@' (or %40): its pattern is the costliest.
 EMAIL_PATTERN = re.compile(_EMAIL)
+# The other kinds, in the order they claim a position: where two could start at the same
+# character, the earlier kind takes it, and what it took no other kind reads (see _candidates).
+KINDS = ("iban", "ipv6", "ipv6label", "ipv4", "digits")
+KIND_PATTERNS = {
+    kind: re.compile(pattern)
+    for kind, pattern in zip(KINDS, (_IBAN, _IPV6, _IPV6_AFTER_LABEL, _IPV4, _DIGITS), strict=True)
+}
 COMBINED = re.compile("|".join([_IBAN, _IPV6, _IPV6_AFTER_LABEL, _IPV4, _DIGITS]))
 
 CARD_PREFIXES = (
@@ -65,10 +81,22 @@ CARD_PREFIXES = (
 _ALL_CARD_PREFIXES = tuple(p for group in CARD_PREFIXES for p in group)
 
 # Words next to a number that make it a phone number in logs.
-PHONE_CONTEXT = re.compile(
-    r"(?i)(phone|tel|mobile|mob|cell|msisdn|sms|whatsapp|call(?:er|ee|back)?|fax|contact|"
-    r"number|dial|to|from|otp|2fa|verify|verification)\W{0,4}$"
+_PHONE_WORDS = (
+    "phone tel mobile mob cell msisdn sms whatsapp call caller callee callback fax contact "
+    "number dial to from otp 2fa verify verification"
+).split()
+# Read backwards from the number: a match at the start of the reversed text, so the regex
+# never walks the whole text before it.
+_PHONE_CONTEXT_REVERSED = re.compile(
+    r"(?i)\W{0,4}(?:" + "|".join(w[::-1] for w in _PHONE_WORDS) + r")"
 )
+
+
+def phone_context(before: str) -> bool:
+    """Whether `before` ends in a phone word and at most four other characters."""
+    return _PHONE_CONTEXT_REVERSED.match(before[::-1]) is not None
+
+
 PHONE_REGIONS = (
     "GB",
     "US",
@@ -185,7 +213,7 @@ def _date_and_time(groups: list[str]) -> bool:
 
 def phone_ok(raw: str, before: str) -> bool:
     """A real number for some region: international always; national needs context or shape."""
-    return _phone_ok(raw, PHONE_CONTEXT.search(before) is not None)
+    return _phone_ok(raw, phone_context(before))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -445,21 +473,53 @@ def _dashed(name: str) -> list[tuple[int, int, list[str]]]:
     return out
 
 
+# Gates (privacy.scrubber.prefilter): what a line must hold for a kind to find anything
+# there. An IBAN opens with a country and two digits and has at least 15 characters; an
+# IPv6 address has the shape _IPV6_SHAPE asks for; a dotted quad has four numbers; a card
+# or phone number has at least seven digits (only separators between them).
+_S = prefilter.SPACE
+GATES = {
+    prefilter.IBAN: r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11}",
+    prefilter.IPV6: r"::|(?:[0-9A-Fa-f]{1,4}:){6}",
+    prefilter.IPV4: r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]",
+    prefilter.DIGITS: r"[0-9](?:(?:" + _S + r"|[().+-])*[0-9]){6}",
+    prefilter.HOST_NAME: r"[0-9]-[0-9]{1,3}-[0-9]{1,3}-[0-9]|[A-Za-z_-][0-9]{1,3}\.[0-9]{1,3}"
+    r"\.[0-9]{1,3}\.[0-9]|[0-9]{12}\.[A-Za-z]|[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+    r"\.[A-Za-z]",
+}
+_KIND_GATES = (
+    ("iban", prefilter.IBAN),
+    ("ipv6", prefilter.IPV6),
+    ("ipv6label", prefilter.IPV6),
+    ("ipv4", prefilter.IPV4),
+    ("digits", prefilter.DIGITS),
+)
+
+
+_ALL_KIND_GATES = prefilter.IBAN | prefilter.IPV6 | prefilter.IPV4 | prefilter.DIGITS
+
+
+@functools.cache
+def _kinds(gates: int) -> tuple[str, ...]:
+    return tuple(kind for kind, bit in _KIND_GATES if gates & bit)
+
+
 class LogPatterns:
     """E-mail, IP (v4/v6), credit card, IBAN and phone in one pass over the line (as a
     Presidio recognizer: privacy.scrubber.presidio.LogPatternRecognizer)."""
 
     ENTITIES = [EMAIL, IP, CARD, IBAN, PHONE]
 
-    def scan(self, text: str) -> list[Result]:
+    def scan(self, text: str, gates: int = prefilter.ALL) -> list[Result]:
+        """Findings in `text`; `gates` (prefilter bits) skips the kinds that cannot match."""
         results = []
         emails: list[tuple[int, int]] = []
         if "@" in text or "%40" in text:
             for match in EMAIL_PATTERN.finditer(text):
                 emails.append(match.span())
                 results.append(Result(EMAIL, *match.span(), 1.0))
-        for match in COMBINED.finditer(text):
-            kind = match.lastgroup
+        kinds = _kinds(gates & _ALL_KIND_GATES)
+        for kind, match in _candidates(text, kinds) if kinds else ():
             start, end = match.span()
             value = match.group()
             if emails and any(s < end and start < e for s, e in emails):
@@ -480,25 +540,55 @@ class LogPatterns:
                 end = start + len(stripped)
                 if stripped.startswith("(") and stripped.count("(") > stripped.count(")"):
                     stripped, start = stripped[1:], start + 1
+                if len(stripped) < 7 or _DATE_LIKE.match(stripped):
+                    continue  # too short for 7 digits, or a date: neither a card nor a phone
                 if card_ok(stripped):
                     results.append(Result(CARD, start, end, 1.0))
                     continue
                 before = text[max(0, start - 20) : start]
                 if phone_ok(stripped, before) and not (
                     not stripped.startswith("+")
-                    and PHONE_CONTEXT.search(before) is None
+                    and not phone_context(before)
                     and in_number_list(text, start, end)
                 ):
                     if stripped.startswith("(") is False and text[start - 1 : start] == "(":
                         start -= 1
                     results.append(Result(PHONE, start, end, 0.85))
-        if _HOST_NAME_HINT.search(text):
+        if gates & prefilter.HOST_NAME and _HOST_NAME_HINT.search(text):
             results.extend(Result(IP, a, b, 0.9) for a, b in host_name_addresses(text))
         if "tel:" in text or "TEL:" in text:
             for match in TEL_URI.finditer(text):
                 if phone_ok(match.group("number"), "tel:"):
                     results.append(Result(PHONE, *match.span("number"), 0.85))
         return results
+
+
+def _candidates(text: str, kinds: tuple[str, ...]) -> list[tuple[str, re.Match]]:
+    """The matches COMBINED would give, of the given kinds only: each kind searched on its
+    own, then merged as the alternation would take them (leftmost first, the earlier kind
+    on a tie, nothing that starts inside a match already taken)."""
+    if len(kinds) == 1:
+        kind = kinds[0]
+        return [(kind, m) for m in KIND_PATTERNS[kind].finditer(text)]
+    ahead = {}
+    for kind in kinds:
+        match = KIND_PATTERNS[kind].search(text)
+        if match is not None:
+            ahead[kind] = match
+    out = []
+    while ahead:
+        kind = min(ahead, key=lambda k: (ahead[k].start(), KINDS.index(k)))
+        match = ahead[kind]
+        out.append((kind, match))
+        pos = match.end()
+        for other in list(ahead):
+            if ahead[other].start() < pos:
+                following = KIND_PATTERNS[other].search(text, pos)
+                if following is None:
+                    del ahead[other]
+                else:
+                    ahead[other] = following
+    return out
 
 
 def ipv6_value(value: str) -> str | None:
