@@ -44,7 +44,8 @@ PIECE_OVERLAP = 512
 NER_WINDOW_CHARS = 1024
 NER_WINDOW_OVERLAP = 200
 NER_GROUP_CHARS = 1024
-# A batch goes through all stages a slice of lines at a time (see _slices).
+# A batch with a time budget goes through all stages a slice of lines at a time (see
+# _slices); without one, in one piece, so that its NER windows share model calls.
 SLICE_LINES = 256
 SLICE_CHARS = 65536
 
@@ -194,7 +195,7 @@ class Scrubber:
         """
         deadline = _deadline(budget)
         out = []
-        for part in _slices(list(lines)):
+        for part in _slices(list(lines), deadline):
             for line, found in zip(part, self._analyze_slice(part, deadline), strict=True):
                 if found is None:
                     out.append(NOT_SCRUBBED)
@@ -217,7 +218,7 @@ class Scrubber:
         """
         deadline = _deadline(budget)
         out: list[list[Finding] | None] = []
-        for part in _slices(list(lines)):
+        for part in _slices(list(lines), deadline):
             out.extend(self._analyze_slice(part, deadline))
         return out
 
@@ -445,9 +446,16 @@ def split_window(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-def _slices(lines: list[str]) -> Iterable[list[str]]:
+def _slices(lines: list[str], deadline: Deadline) -> Iterable[list[str]]:
     """Consecutive lines in slices of at most SLICE_LINES lines and about SLICE_CHARS
-    characters (a longer line is a slice of its own)."""
+    characters (a longer line is a slice of its own); all of them at once when there is no
+    deadline. A model call costs milliseconds whatever it reads, so windows of a whole
+    batch read together cost a fraction of one call per slice; with a deadline, slices keep
+    what it masks to the tail of the batch."""
+    if deadline.at is None:
+        if lines:
+            yield lines
+        return
     part: list[str] = []
     size = 0
     for line in lines:

@@ -367,6 +367,7 @@ LOG_TERMS = frozenset(
     restart config settings storage daemon store off button
     scsi ansi pci pcie usb dns jtag asic acpi bios raid sata nic lan wan vpn ssl tls ssh
     tcp udp csi asl dhcp
+    bye link interrupting exiting resuming suspending skipping committer thunderbolt
     """.split()
 )
 # English verbs that the name dictionary also lists as rare given names: in a log message
