@@ -24,10 +24,11 @@ prints:
 - the wall time of the scrubbing and lines per second.
 
 `--show N` adds, per system, the causes of wrongly changed lines and of leaks with their
-counts, and N example lines of each. Private addresses (RFC 1918, fc00::/7) are by default
-neither personal data to catch nor a wrong change when replaced: the recall targets are on
-routable addresses, and a cluster node's address is a machine's. `--private-personal`
-scores them as personal data (see docs/loghub-labels.md). Only errors give a non-zero exit.
+counts, and N example lines of each. Private addresses (RFC 1918, fc00::/7) and link-local
+ones (169.254/16, fe80::/10, but for an IPv6 interface id made from a MAC, which is
+personal) are by default neither personal data to catch nor a wrong change when replaced:
+the recall targets are on routable addresses, and a cluster node's address is a machine's.
+`--private-personal` scores them as personal data (see docs/loghub-labels.md). Only errors give a non-zero exit.
 """
 
 from __future__ import annotations
@@ -94,11 +95,12 @@ def read_lines(path: Path) -> list[str]:
 
 
 def private_as_personal(label: labels.Label, line: str) -> labels.Label:
-    """`--private-personal`: a private address becomes an IPv4 or IPv6 span to catch."""
-    if label.personal or label.rule != labels.PRIVATE_ADDRESS:
+    """`--private-personal`: a private or link-local address becomes an IPv4 or IPv6 span
+    to catch."""
+    if label.personal or label.rule not in labels.NEUTRAL:
         return label
     kind = labels.IPV6 if ":" in line[label.start : label.end] else labels.IPV4
-    return labels.Label(label.start, label.end, kind, "private address (--private-personal)")
+    return labels.Label(label.start, label.end, kind, f"{label.rule} (--private-personal)")
 
 
 # Scoring ------------------------------------------------------------------------------------
@@ -173,9 +175,10 @@ def score(lines: list[str], line_labels: list[list[labels.Label]], results) -> T
         findings = [f for f in scrubbed.findings if f.start < f.end]
         tally.findings += len(findings)
         personal = [lab for lab in found if lab.personal]
-        # Private addresses (by default): not personal data to catch, but not a wrong change
-        # either when replaced (a machine's address in a cluster's logs: either is defensible).
-        spared = personal + [lab for lab in found if lab.rule == labels.PRIVATE_ADDRESS]
+        # Private and link-local addresses (by default): not personal data to catch, but not
+        # a wrong change either when replaced (a machine's address in a cluster's logs, or on
+        # one link: either is defensible).
+        spared = personal + [lab for lab in found if lab.rule in labels.NEUTRAL]
         others = [lab for lab in found if not lab.personal]
         mask = coverage_mask(len(line), findings)
         if findings:
@@ -292,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--private-personal",
         action="store_true",
-        help="score private addresses (RFC 1918, fc00::/7) as personal data",
+        help="score private and link-local addresses as personal data",
     )
     args = parser.parse_args(argv)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -373,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(tallies)} systems)" + (f"; missing: {', '.join(missing)}" if missing else "")
     )
     print(
-        "private addresses: "
+        "private and link-local addresses: "
         + (
             "personal data (--private-personal)"
             if args.private_personal

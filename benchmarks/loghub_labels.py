@@ -27,8 +27,12 @@ PHONE = "phone"
 PERSONAL_TYPES = (IPV4, IPV6, EMAIL, USER, PERSON, PHONE)
 # Spans that look like personal data but are not; their `rule` says what they are.
 NOT_PERSONAL = "not personal"
-# The rule of a private address (RFC 1918, fc00::/7): not personal here, see the docs.
+# The rule of a private address (RFC 1918, fc00::/7) and of a link-local one whose
+# interface id is not made from a hardware address: neither personal data to catch nor a
+# wrong change when replaced, see the docs.
 PRIVATE_ADDRESS = "private address"
+LINK_LOCAL_ADDRESS = "link-local address"
+NEUTRAL = (PRIVATE_ADDRESS, LINK_LOCAL_ADDRESS)
 
 SYSTEMS = (
     "Android",
@@ -141,7 +145,10 @@ def _address_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str
     if address.is_unspecified:
         return "unspecified address"
     if address.is_link_local:
-        return "link-local address"
+        # An IPv6 interface id made from the network card's MAC (EUI-64: ff:fe in its middle)
+        # names the device on every network it joins: personal, like a routable address.
+        eui64 = address.version == 6 and address.packed[11:13] == b"\xff\xfe"
+        return None if eui64 else LINK_LOCAL_ADDRESS
     if any(address in network for network in _PRIVATE_NETWORKS):
         return PRIVATE_ADDRESS
     if address.is_reserved or address.is_multicast or not address.is_global:

@@ -8,14 +8,17 @@ Prints, each as the median of --runs runs (after one warm-up run):
   accounts create       `flask --app wsgi accounts create ...` on a migrated throw-away
                         instance (a new account each run)
   pytest --collect-only the suite's collection
+  privacy-scrub         the command line on a file of made-up log lines that need no NER
+                        (addresses, a login name, timestamps), and on one line that does
   worker RSS            a gunicorn web worker's resident memory as its first answer
                         (/healthz) comes back, and again once the log safety net has
                         scrubbed that request's log line (it loads the scrubber's engine
                         on its first record); started with gunicorn.conf.py
 
 The goal the layering work sets: at most 1.5 s for `flask --help` and `accounts create`,
-and neither presidio nor spaCy loaded by `import wsgi`. Misses print MISSED; only errors
-give a non-zero exit.
+and neither presidio nor spaCy loaded by `import wsgi`; issue 14's: at most 1 s for
+`privacy-scrub` when no line needs NER. Misses print MISSED; only errors give a non-zero
+exit.
 
     .venv/bin/python benchmarks/startup.py
     .venv/bin/python benchmarks/startup.py --runs 3 --skip-pytest
@@ -39,6 +42,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GOAL_SECONDS = 1.5
+SCRUB_GOAL_SECONDS = 1.0
+NO_NER_LINES = (
+    "Jun 14 15:16:01 combo sshd[19939]: Failed password for invalid user marta from "
+    "81.2.69.142 port 52144 ssh2\n"
+    "2025-06-30T12:04:33.120Z INFO request done user=ana.lima ip=2001:db8::7 took=12ms\n"
+    "2025-06-30 12:04:35,001 WARNING retry 3 of 5 for job 4f1c2a9e in 30 s\n"
+)
+NER_LINE = "Reviewed with Hiroshi Tanaka yesterday\n"
 HEAVY = ("presidio_analyzer", "presidio_anonymizer", "spacy")
 
 
@@ -166,6 +177,21 @@ def main() -> int:
                 ),
                 GOAL_SECONDS,
             )
+        )
+        no_ner = instance / "no-ner.log"
+        no_ner.write_text(NO_NER_LINES, encoding="utf-8")
+        ner = instance / "ner.log"
+        ner.write_text(NER_LINE, encoding="utf-8")
+        scrub = [str(BIN / "privacy-scrub"), "-o", os.devnull]
+        rows.append(
+            (
+                "privacy-scrub, no NER",
+                median_of(options.runs, lambda _: [*scrub, str(no_ner)], env),
+                SCRUB_GOAL_SECONDS,
+            )
+        )
+        rows.append(
+            ("privacy-scrub, NER", median_of(options.runs, lambda _: [*scrub, str(ner)], env), None)
         )
         if not options.skip_pytest:
             collect = [str(BIN / "pytest"), "--collect-only", "-q", "-p", "no:cacheprovider"]

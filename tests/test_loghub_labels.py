@@ -140,13 +140,23 @@ def test_ipv6_global_is_personal_also_right_after_a_colon():
 
 def test_ipv6_link_local_unspecified_and_code_are_not_personal():
     line = (
-        "bridge0 (FE80:0000:0000:0000:021A:2BFF:FE3C:4D5E) peer/0:0:0:0:0:0:0:0:2181:Server@1 "
+        "bridge0 (FE80:0000:0000:0000:1C2D:3E4F:5A6B:7C8D) peer/0:0:0:0:0:0:0:0:2181:Server@1 "
         "Foo::cache Node::cancel 22:19:58:518"
     )
     assert personal("Zookeeper", line) == []
     assert kept("Zookeeper", line) == [
-        ("FE80:0000:0000:0000:021A:2BFF:FE3C:4D5E", "link-local address"),
+        ("FE80:0000:0000:0000:1C2D:3E4F:5A6B:7C8D", "link-local address"),
         ("0:0:0:0:0:0:0:0", "unspecified address"),
+    ]
+
+
+def test_a_link_local_ipv6_address_made_from_a_mac_is_personal():
+    line = (
+        "awdl0 (FE80:0000:0000:0000:021A:2BFF:FE3C:4D5E) IPV6 Addr: fe80:0:0:0:c6b3:1ff:fecd:467f"
+    )
+    assert personal("Mac", line) == [
+        ("FE80:0000:0000:0000:021A:2BFF:FE3C:4D5E", IPV6),
+        ("fe80:0:0:0:c6b3:1ff:fecd:467f", IPV6),
     ]
 
 
