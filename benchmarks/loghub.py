@@ -28,7 +28,8 @@ counts, and N example lines of each. Private addresses (RFC 1918, fc00::/7) and 
 ones (169.254/16, fe80::/10, but for an IPv6 interface id made from a MAC, which is
 personal) are by default neither personal data to catch nor a wrong change when replaced:
 the recall targets are on routable addresses, and a cluster node's address is a machine's.
-`--private-personal` scores them as personal data (see docs/loghub-labels.md). Only errors give a non-zero exit.
+`--private-personal` scores them as personal data (see docs/loghub-labels.md). Only errors
+give a non-zero exit.
 """
 
 from __future__ import annotations
