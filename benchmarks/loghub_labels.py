@@ -14,6 +14,7 @@ Nothing here imports the scrubber: the labels must not depend on what it finds.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -180,30 +181,40 @@ def _ipv4_label(line: str, start: int, end: int, octets: list[str], rule: str) -
 
 
 def _dashed(text: str) -> list[tuple[int, int, list[str]]]:
-    """Addresses written with dashes in a host name: four number atoms joined by dashes
-    (`cust-81-2-69-142.example.net`), or three after a word ending in the first number
-    (`h81-2-69-142.example.net`). A longer run of numbers is not an address."""
-    atoms = [(m.start(), m.end(), m.group()) for m in _ATOM.finditer(text)]
+    """Addresses written with dashes in a host name: four numbers of at most three digits
+    that make up a whole run of dash-joined parts of one DNS label
+    (`cust-81-2-69-142.example.net`), or three after a part ending in letters and the first
+    number (`h81-2-69-142.example.net`). A longer run of numbers is not an address.
+
+    Read label by label and part by part, on purpose not the way the scrubber reads them
+    (privacy.scrubber.recognizers walks the atoms between dots and dashes), so that the
+    judge does not share the scrubber's mistakes."""
     out = []
-    i = 0
-    while i < len(atoms):
-        j = i
-        while (
-            j < len(atoms)
-            and atoms[j][2].isdigit()
-            and len(atoms[j][2]) <= 3
-            and (j == i or text[atoms[j][0] - 1] == "-")
-        ):
-            j += 1
-        run = atoms[i:j]
-        if len(run) == 4:
-            out.append((run[0][0], run[-1][1], [a[2] for a in run]))
-        elif len(run) == 3 and i > 0 and text[atoms[i][0] - 1] == "-":
-            first = re.search(r"(?<=[A-Za-z])\d{1,3}$", atoms[i - 1][2])
-            if first:
-                start = atoms[i - 1][0] + first.start()
-                out.append((start, run[-1][1], [first.group()] + [a[2] for a in run]))
-        i = max(j, i + 1)
+    offset = 0
+    for label in text.split("."):
+        parts = label.split("-")
+        starts = list(itertools.accumulate((len(part) + 1 for part in parts[:-1]), initial=0))
+        short = [part.isdigit() and len(part) <= 3 for part in parts]
+        k = 0
+        while k < len(parts):
+            if not short[k]:
+                k += 1
+                continue
+            stop = k
+            while stop < len(parts) and short[stop]:
+                stop += 1
+            run = parts[k:stop]
+            first = offset + starts[k]
+            last = offset + starts[stop - 1] + len(parts[stop - 1])
+            if len(run) == 4:
+                out.append((first, last, run))
+            elif len(run) == 3 and k > 0:
+                glued = re.search(r"[A-Za-z](\d{1,3})$", parts[k - 1])
+                if glued:
+                    number = glued.group(1)
+                    out.append((first - 1 - len(number), last, [number, *run]))
+            k = stop
+        offset += len(label) + 1
     return out
 
 
