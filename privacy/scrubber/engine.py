@@ -593,18 +593,20 @@ def _not_installed(model: str) -> str:
 def _load_spacy_once(model: str):
     import spacy
 
+    exclude = ["tagger", "parser", "lemmatizer", "attribute_ruler", "senter", "morphologizer"]
+    # spaCy imports every package that offers pipeline components through entry points
+    # before it builds a pipeline; presidio-analyzer offers one, so loading the model would
+    # import all of Presidio (15 MB, never used here). The model's own components are
+    # spaCy's; a model that needs a component from elsewhere is loaded again with them.
+    entry_points = spacy.util.registry._entry_point_factories
+    before = entry_points.entry_points
     try:
-        nlp = spacy.load(
-            model,
-            exclude=[
-                "tagger",
-                "parser",
-                "lemmatizer",
-                "attribute_ruler",
-                "senter",
-                "morphologizer",
-            ],
-        )
+        entry_points.entry_points = False
+        try:
+            return spacy.load(model, exclude=exclude)
+        finally:
+            entry_points.entry_points = before
     except OSError as exc:
         raise RuntimeError(_not_installed(model)) from exc
-    return nlp
+    except ValueError:  # a factory spaCy does not know without the entry points
+        return spacy.load(model, exclude=exclude)

@@ -68,3 +68,16 @@ def test_the_command_imports_no_spacy_for_lines_that_need_no_ner(tmp_path):
     )
     assert done.stdout.split() == ["0", "True"]
     assert target.read_text(encoding="utf-8") == "Reviewed with [PERSON] yesterday\n"
+
+
+def test_loading_the_model_imports_no_presidio():
+    program = (
+        "import sys\n"
+        "from privacy.scrubber.engine import Scrubber\n"
+        "found = Scrubber().analyze('Reviewed with Hiroshi Tanaka yesterday')\n"
+        "print(len(found), 'spacy' in sys.modules, 'presidio_analyzer' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["1", "True", "False"]
