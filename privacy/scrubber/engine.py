@@ -16,6 +16,7 @@ import importlib.util
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -193,15 +194,13 @@ class Scrubber:
         custom pattern timed out on, comes back as NOT_SCRUBBED (text UNSCRUBBED,
         `unscrubbed` True), never as it went in. Without a budget every line is finished.
         """
-        deadline = _deadline(budget)
-        out = []
-        for part in _slices(list(lines), deadline):
-            for line, found in zip(part, self._analyze_slice(part, deadline), strict=True):
-                if found is None:
-                    out.append(NOT_SCRUBBED)
-                else:
-                    out.append(Scrubbed(structured.scrub(line, found, operator), found))
-        return out
+        lines = list(lines)
+        return [
+            NOT_SCRUBBED
+            if found is None
+            else Scrubbed(structured.scrub(line, found, operator), found)
+            for line, found in zip(lines, self._analyze(lines, _deadline(budget)), strict=True)
+        ]
 
     def analyze(self, line: str) -> list[Finding]:
         """Findings of one line, sorted by start, non-overlapping."""
@@ -216,28 +215,43 @@ class Scrubber:
         Deadline), or that a stored custom pattern timed out on; without a budget and
         without such patterns, never None.
         """
-        deadline = _deadline(budget)
-        out: list[list[Finding] | None] = []
-        for part in _slices(list(lines), deadline):
-            out.extend(self._analyze_slice(part, deadline))
-        return out
+        return self._analyze(list(lines), _deadline(budget))
 
-    def _analyze_slice(self, lines: list[str], deadline: Deadline) -> list[list[Finding] | None]:
-        # Slices go through every stage in turn, so a deadline masks the tail of a batch
-        # rather than all of it.
+    def _analyze(self, lines: list[str], deadline: Deadline) -> list[list[Finding] | None]:
+        """Findings per line (None: not finished in time): the structural scan, NER on the
+        windows it leaves, then resolution.
+
+        With a deadline, lines go through the stages a slice at a time, so that a deadline
+        masks the tail of a batch rather than all of it. The NER windows of a slice wait
+        for the next slice's (one model call costs milliseconds however little it reads)
+        while together they are short of a call's worth and the time left is more than
+        twice the time spent; the last slice reads whatever waits.
+        """
+        out: list[list[Finding] | None] = [None] * len(lines)
         raw: list[list[Result] | None] = [None] * len(lines)
         gates = [prefilter.ALL] * len(lines)
-        for i, line in enumerate(lines):
-            if deadline.passed():
-                break
-            gates[i] = self.prefilter.gates(line)
-            raw[i] = self._structural(line, deadline, gates[i])
-        if self._model is not None:
-            self._read_with_ner(lines, raw, gates, deadline)
-        return [
-            None if results is None else self._resolve(line, results, mask)
-            for line, results, mask in zip(lines, raw, gates, strict=True)
-        ]
+        windows: list[tuple[int, int, int]] = []  # (line, start, end) for NER
+        waiting: list[int] = []  # lines scanned, not yet resolved
+        started = time.monotonic()
+        for first, stop in _slices(lines, deadline):
+            for i in range(first, stop):
+                if deadline.passed():
+                    break
+                gates[i] = self.prefilter.gates(lines[i])
+                raw[i] = self._structural(lines[i], deadline, gates[i])
+                if raw[i] is not None and self._model is not None:
+                    windows.extend(self._windows(lines[i], i, raw[i], gates[i]))
+            waiting.extend(range(first, stop))
+            if stop < len(lines) and _may_wait(windows, deadline, started):
+                continue
+            if windows:
+                self._read_with_ner(lines, raw, windows, deadline)
+                windows = []
+            for i in waiting:
+                if raw[i] is not None:
+                    out[i] = self._resolve(lines[i], raw[i], gates[i])
+            waiting = []
+        return out
 
     # -- stages --------------------------------------------------------------------------
 
@@ -296,24 +310,26 @@ class Scrubber:
             results.extend(Result("URL", m.start(), m.end(), 0.9) for m in _URL.finditer(line))
         return results
 
+    def _windows(
+        self, line: str, i: int, found: list[Result], gates: int
+    ) -> list[tuple[int, int, int]]:
+        """(i, start, end) of the stretches of `line` NER should read."""
+        return [
+            (i, start, end)
+            for window in self._ner_windows(line, found, gates)
+            for start, end in split_window(line, *window)
+        ]
+
     def _read_with_ner(
         self,
         lines: list[str],
         raw: list[list[Result] | None],
-        gates: list[int],
+        todo: list[tuple[int, int, int]],
         deadline: Deadline,
     ) -> None:
-        """Add NER findings to `raw`, about NER_GROUP_CHARS characters per model call; a
-        line whose windows were not all read when the deadline passed becomes None."""
-        todo = [
-            (i, start, end)
-            for i, line in enumerate(lines)
-            if raw[i] is not None
-            for window in self._ner_windows(line, raw[i], gates[i])
-            for start, end in split_window(line, *window)
-        ]
-        if not todo:
-            return
+        """Add NER findings of the windows `todo` to `raw`, about NER_GROUP_CHARS characters
+        per model call; a line whose windows were not all read when the deadline passed
+        becomes None."""
         if self._nlp is None:
             self._nlp = _load_spacy(self._model)
         left = collections.Counter(i for i, _, _ in todo)
@@ -446,26 +462,31 @@ def split_window(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-def _slices(lines: list[str], deadline: Deadline) -> Iterable[list[str]]:
-    """Consecutive lines in slices of at most SLICE_LINES lines and about SLICE_CHARS
-    characters (a longer line is a slice of its own); all of them at once when there is no
-    deadline. A model call costs milliseconds whatever it reads, so windows of a whole
-    batch read together cost a fraction of one call per slice; with a deadline, slices keep
-    what it masks to the tail of the batch."""
+def _slices(lines: list[str], deadline: Deadline) -> Iterable[tuple[int, int]]:
+    """(first, stop) of consecutive slices of at most SLICE_LINES lines and about
+    SLICE_CHARS characters (a longer line is a slice of its own); the whole batch as one
+    when there is no deadline."""
     if deadline.at is None:
         if lines:
-            yield lines
+            yield 0, len(lines)
         return
-    part: list[str] = []
-    size = 0
-    for line in lines:
-        if part and (len(part) >= SLICE_LINES or size + len(line) > SLICE_CHARS):
-            yield part
-            part, size = [], 0
-        part.append(line)
+    first, size = 0, 0
+    for i, line in enumerate(lines):
+        if i > first and (i - first >= SLICE_LINES or size + len(line) > SLICE_CHARS):
+            yield first, i
+            first, size = i, 0
         size += len(line)
-    if part:
-        yield part
+    if first < len(lines):
+        yield first, len(lines)
+
+
+def _may_wait(windows: list[tuple[int, int, int]], deadline: Deadline, started: float) -> bool:
+    """Whether NER windows may wait for the next slice's: short of a model call's worth,
+    with more than twice the time spent still left."""
+    if sum(end - start for _, start, end in windows) >= NER_GROUP_CHARS:
+        return False
+    remaining = deadline.remaining()
+    return remaining is None or remaining > 2 * (time.monotonic() - started)
 
 
 def _groups(todo: list[tuple[int, int, int]], most: int) -> Iterable[list[tuple[int, int, int]]]:

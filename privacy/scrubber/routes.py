@@ -14,6 +14,7 @@ import marshmallow as ma
 from flask import Response
 from flask import current_app
 from flask import g
+from flask import jsonify
 from flask import request
 from flask import stream_with_context
 from werkzeug.exceptions import ClientDisconnected
@@ -167,7 +168,9 @@ def scrub(data):
     answer = results[0] if "text" in data else {"lines": results}
     if masked:
         answer["unscrubbed_lines"] = masked
-    return answer
+    # Already the documented shape: sent as it is, not walked again through the schema
+    # (that took a tenth of a large batch's time).
+    return jsonify(answer)
 
 
 @bp.post("/scrub/stream")

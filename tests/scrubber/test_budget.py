@@ -82,6 +82,35 @@ def test_without_a_budget_everything_is_scrubbed(scrubber):
     assert "anna.meyer" not in results[1].text
 
 
+class CountingModel:
+    """The spaCy pipeline, counting its calls."""
+
+    def __init__(self, nlp) -> None:
+        self.nlp = nlp
+        self.calls = 0
+
+    def pipe(self, texts, batch_size):
+        self.calls += 1
+        return self.nlp.pipe(texts, batch_size=batch_size)
+
+
+def test_ner_windows_of_slices_share_a_model_call_while_time_allows():
+    scrubber = Scrubber()
+    model = scrubber._nlp = CountingModel(scrubber._nlp)
+    name_line = "Reviewed with Hiroshi Tanaka yesterday"
+    lines = (["worker ready in 12 ms"] * (engine.SLICE_LINES - 1) + [name_line]) * 3
+
+    results = scrubber.scrub_batch(lines, budget=120)
+
+    assert [r.text for r in results if "Reviewed" in r.text] == [
+        "Reviewed with [PERSON] yesterday"
+    ] * 3
+    assert model.calls == 1  # three slices, one call
+
+    tight = scrubber.scrub_batch(lines, budget=Deadline(0.000001))
+    assert all(r.unscrubbed for r in tight)
+
+
 def test_a_long_line_is_scanned_in_pieces_each_under_the_deadline(scrubber):
     line = PROSE * 200  # about 35,000 characters on one line
     pieces = list(engine.pieces(line))
