@@ -27,7 +27,6 @@ import argparse
 import base64
 import binascii
 import collections
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -463,21 +462,12 @@ def _settings(args, parser: argparse.ArgumentParser) -> Settings:
         )
 
     model = None if args.no_ner else (args.model or scrub_config.DEFAULT_MODEL)
-    if model and not _model_installed(model):
+    if model and not scrub_config.model_installed(model):
         parser.error(
             f"spaCy model {model!r} is not installed (use --no-ner, or --model with an "
             f"installed model package)"
         )
     return Settings(model, config.entities, args.mode, key, args.findings, args.budget)
-
-
-def _model_installed(name: str) -> bool:
-    if os.path.isdir(name):
-        return True
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _fail(message: str) -> int:

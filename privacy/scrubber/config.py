@@ -7,6 +7,8 @@ scrubs, because it loads Presidio and spaCy (about 2 s and 80 MB a process).
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -64,3 +66,14 @@ class ScrubConfig:
         )
         if unknown:
             raise ValueError(f"unknown entities: {', '.join(sorted(unknown))}")
+
+
+def model_installed(model: str) -> bool:
+    """Whether `model` is an installed spaCy package or a model directory, without
+    importing it."""
+    if os.path.isdir(model):
+        return True
+    try:
+        return importlib.util.find_spec(model) is not None
+    except (ImportError, ValueError):
+        return False

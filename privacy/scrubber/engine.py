@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import collections
 import functools
-import importlib.util
 import os
 import re
 import threading
@@ -30,6 +29,7 @@ from privacy.scrubber import structured
 from privacy.scrubber.config import DEFAULT_MODEL
 from privacy.scrubber.config import UNSCRUBBED
 from privacy.scrubber.config import ScrubConfig
+from privacy.scrubber.config import model_installed
 from privacy.scrubber.limits import Deadline
 from privacy.scrubber.operators import REDACT
 from privacy.scrubber.results import Result
@@ -163,7 +163,7 @@ class Scrubber:
         self._nlp = None
         if model and not lazy_model:
             self._nlp = _load_spacy(model)
-        elif model and not _model_installed(model):
+        elif model and not model_installed(model):
             raise RuntimeError(_not_installed(model))
         wanted_ner = {
             label for label, entity in _NER_LABELS.items() if entity in self.config.entities
@@ -591,16 +591,6 @@ def _load_spacy(model: str):
 
 
 _loading = threading.Lock()
-
-
-def _model_installed(model: str) -> bool:
-    """Whether `model` is an installed package or a model directory (without importing it)."""
-    if os.path.isdir(model):
-        return True
-    try:
-        return importlib.util.find_spec(model) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _not_installed(model: str) -> str:
