@@ -258,14 +258,15 @@ class Scrubber:
     def _structural(self, line: str, deadline: Deadline, gates: int) -> list[Result] | None:
         """Pattern and structure findings of a line, piece by piece when it is long; None
         when the deadline passed first or a stored pattern timed out. `gates` are the
-        line's (a piece matches no gate its line does not)."""
+        line's; a piece of a long line gets its own (a cut can open a word boundary)."""
         if len(line) <= PIECE_CHARS + PIECE_OVERLAP:
             return self._structural_piece(line, deadline, gates)
         results: list[Result] = []
         for start, end in pieces(line):
             if deadline.passed():
                 return None
-            found = self._structural_piece(line[start:end], deadline, gates)
+            piece = line[start:end]
+            found = self._structural_piece(piece, deadline, self.prefilter.gates(piece))
             if found is None:
                 return None
             results.extend(

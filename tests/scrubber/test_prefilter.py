@@ -66,6 +66,9 @@ EDGE_LINES = [
     "refund issued to\x1cAna Lima",
     'owner\x1c"Ana Lima"',
     "customer\x1c=\x1cAna",
+    # Long lines are scanned in pieces, cut mid-word where there is no space.
+    "x" * 4090 + "for Ana Lima from 81.2.69.142 " * 200,
+    "abc" * 2000 + "for Ana Lima",
     # Not ASCII: every gate opens.
     "Zoë Brontë called from +44 20 7946 0958",
     "",
