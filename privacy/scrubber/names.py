@@ -149,7 +149,7 @@ ACCOUNT_POSITIONS = [
 ]
 # Cheap check before ACCOUNT_POSITIONS: the words one of them needs.
 ACCOUNT_GATE = re.compile(
-    r"nvalid user|llegal user|authenticating user| for | User |session |\(to |sudo|\) CMD"
+    r"nvalid user|llegal user|authenticating user| for |User |session |\(to |sudo|\) CMD"
 )
 # Home directories name their owner: /home/NAME, /Users/NAME (macOS), /export/home/NAME
 # (Solaris), /usr/home/NAME (FreeBSD), C:\Users\NAME and C:\Documents and Settings\NAME
