@@ -66,6 +66,8 @@ KIND_PATTERNS = {
     kind: re.compile(pattern)
     for kind, pattern in zip(KINDS, (_IBAN, _IPV6, _IPV6_AFTER_LABEL, _IPV4, _DIGITS), strict=True)
 }
+# The same kinds as one alternation: the reading _candidates gives, kind by kind and only for
+# the kinds a line's gates leave open (tests/scrubber/test_prefilter.py holds it to this).
 COMBINED = re.compile("|".join([_IBAN, _IPV6, _IPV6_AFTER_LABEL, _IPV4, _DIGITS]))
 
 CARD_PREFIXES = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from privacy.scrubber import engine
 from privacy.scrubber import prefilter
+from privacy.scrubber import recognizers
 from privacy.scrubber.engine import Scrubber
 
 HERE = Path(__file__).parent
@@ -161,3 +163,19 @@ def test_threads_share_the_prefilter():
     for thread in threads:
         thread.join()
     assert results == [expected] * 4
+
+
+def test_the_kinds_searched_apart_give_what_their_alternation_gives():
+    for line in _lines():
+        alternation = [(m.lastgroup, m.span()) for m in recognizers.COMBINED.finditer(line)]
+        merged = [(kind, m.span()) for kind, m in recognizers._candidates(line, recognizers.KINDS)]
+        assert merged == alternation, line
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["call ", "phone: ", "Tel.", "from  ", "msisdn=", "callback-> ", "to", "x", "", "phone:    "],
+)
+def test_the_phone_word_read_backwards_is_the_phone_word_read_forwards(before):
+    forwards = re.compile(r"(?i)(" + "|".join(recognizers._PHONE_WORDS) + r")\W{0,4}$")
+    assert recognizers.phone_context(before) is (forwards.search(before) is not None)
