@@ -331,7 +331,7 @@ class Scrubber:
         """Add NER findings of the windows `todo` to `raw`, about NER_GROUP_CHARS characters
         per model call; a line whose windows were not all read when the deadline passed
         becomes None."""
-        if self._nlp is None:
+        if self._nlp is None and not deadline.passed():  # no load for a batch out of time
             self._nlp = _load_spacy(self._model)
         left = collections.Counter(i for i, _, _ in todo)
         for group in _groups(todo, self.ner_batch_size):

@@ -10,6 +10,7 @@ import gender_guesser.detector
 
 from privacy.scrubber import names
 from privacy.scrubber.engine import Scrubber
+from tests.scrubber.test_budget import AfterLooks
 
 NO_NER_NEEDED = [
     "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown",
@@ -34,6 +35,14 @@ def test_a_lazy_model_loads_with_the_first_line_that_needs_ner():
     (finding,) = scrubber.analyze(line)
     assert scrubber._nlp is not None
     assert line[finding.start : finding.end] == "Hiroshi Tanaka"
+
+
+def test_a_lazy_model_is_not_loaded_for_a_batch_out_of_time():
+    scrubber = Scrubber(lazy_model=True)
+    # The deadline passes after the line's structural scan, before its NER window is read.
+    results = scrubber.scrub_batch(["Reviewed with Hiroshi Tanaka yesterday"], budget=AfterLooks(1))
+    assert results[0].unscrubbed
+    assert scrubber._nlp is None
 
 
 def test_a_lazy_model_that_is_not_installed_is_refused_at_once():
